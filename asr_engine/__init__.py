@@ -1,0 +1,1 @@
+"""Lingting's inference engine: audio in, typed transcripts out. Knows nothing of gRPC or databases."""
