@@ -1,0 +1,390 @@
+"""The engine's face: load a model once, then ``await engine.transcribe(audio, options)`` per request.
+
+One ``Engine`` owns one ASR model on one device, a VAD, a punctuation step and the batch scheduler that
+every request and stream shares. Request options never touch the shared objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from asr_engine import postprocess
+from asr_engine.audio import DecodedAudio, decode_audio_async
+from asr_engine.errors import InvalidOptionsError, ModelLoadError
+from asr_engine.features import Frontend
+from asr_engine.models.base import AsrModel, DecodeRequest, Hypothesis
+from asr_engine.models.loader import load_model
+from asr_engine.scheduler import BatchScheduler, SchedulerConfig
+from asr_engine.types import AudioFormat, ModelInfo, Segment, TranscribeOptions, Transcript
+
+__all__ = ["Engine", "EngineConfig", "BUNDLED_DIR", "default_model_dir", "resolve_device"]
+
+log = logging.getLogger(__name__)
+
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
+SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineConfig:
+    """Load-time settings of an engine (request-time choices live in ``TranscribeOptions``)."""
+
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    vad: str = "silero"  # "silero", "fsmn" (needs vad_model_dir) or "none"
+    max_segment_ms: int = 20_000
+    # Audio up to this long is decoded as one segment unless the request asks for VAD.
+    single_segment_max_ms: int = 30_000
+    interim_interval_ms: int = 600
+    postprocess_threads: int = max(2, min(8, os.cpu_count() or 2))
+
+
+def resolve_device(device: str) -> torch.device:
+    """Map "auto" | "cpu" | "cuda" | "cuda:N" to a device, falling back to the CPU when CUDA is absent."""
+    if device in ("", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise InvalidOptionsError("device", f"unknown device {device!r}") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        log.warning("CUDA requested but not available; falling back to the CPU")
+        return torch.device("cpu")
+    return resolved
+
+
+def _resolve_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
+    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+    if dtype is None or dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if dtype not in names:
+        raise InvalidOptionsError("dtype", f"unknown dtype {dtype!r}; use one of {sorted(names)}")
+    return names[dtype]
+
+
+def default_model_dir() -> Path:
+    """The bundled model directory shipped inside the package."""
+    if BUNDLED_DIR.is_dir():
+        for candidate in sorted(BUNDLED_DIR.iterdir()):
+            if (candidate / "config.yaml").is_file():
+                return candidate
+    raise ModelLoadError(f"no bundled model found under {BUNDLED_DIR}; pass a model directory")
+
+
+@dataclass(frozen=True)
+class _SegmentJob:
+    samples: np.ndarray
+    request: DecodeRequest
+
+
+class Engine:
+    """Speech recognition on one device, shared by all concurrent requests and streams."""
+
+    def __init__(
+        self,
+        model: AsrModel,
+        *,
+        model_dir: Path,
+        device: torch.device,
+        dtype: torch.dtype,
+        vad: Any | None,
+        vad_kind: str,
+        punctuator: Any,
+        config: EngineConfig,
+    ) -> None:
+        self._model = model
+        self._model_dir = model_dir
+        self._device = device
+        self._dtype = dtype
+        self._vad = vad
+        self._vad_kind = vad_kind
+        self._punctuator = punctuator
+        self._config = config
+        self._frontend = Frontend(model.frontend, device)
+        self._scheduler: BatchScheduler[_SegmentJob, Hypothesis] = BatchScheduler(
+            self._run_batch, config.scheduler, is_oom=_is_oom, name="asr"
+        )
+        self._post_pool = ThreadPoolExecutor(config.postprocess_threads, thread_name_prefix="asr-post")
+        self._started = False
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(
+        cls,
+        model_dir: str | Path | None = None,
+        *,
+        device: str = "auto",
+        dtype: str | None = None,
+        vad_model_dir: str | Path | None = None,
+        punc_model_dir: str | Path | None = None,
+        config: EngineConfig | None = None,
+    ) -> Engine:
+        """Load a FunASR-format model directory (None = the bundled model); blocking."""
+        config = config or EngineConfig()
+        resolved_device = resolve_device(device)
+        torch_dtype = _resolve_dtype(dtype, resolved_device)
+        path = Path(model_dir) if model_dir is not None else default_model_dir()
+        started = time.perf_counter()
+        model = load_model(path, device=resolved_device, dtype=torch_dtype)
+        if not isinstance(model, AsrModel):
+            raise ModelLoadError(f"{path} holds a {type(model).__name__}, not a speech recognition model")
+        vad_kind = "none" if config.vad == "none" else ("fsmn" if vad_model_dir is not None else config.vad)
+        vad = None
+        if vad_kind != "none":
+            from asr_engine.vad import load_vad
+
+            vad = load_vad(vad_kind, Path(vad_model_dir) if vad_model_dir else None, resolved_device)
+        punctuator = postprocess.load_punctuator(
+            Path(punc_model_dir) if punc_model_dir else None, resolved_device
+        )
+        log.info(
+            "model loaded path=%s family=%s device=%s dtype=%s vad=%s load_s=%.2f",
+            path, model.family, resolved_device, torch_dtype, vad_kind, time.perf_counter() - started,
+        )
+        return cls(
+            model, model_dir=path, device=resolved_device, dtype=torch_dtype, vad=vad, vad_kind=vad_kind,
+            punctuator=punctuator, config=config,
+        )
+
+    @classmethod
+    def load_blocking(cls, *args: Any, **kwargs: Any) -> Engine:
+        """Alias of ``load`` for scripts (``load`` itself blocks)."""
+        return cls.load(*args, **kwargs)
+
+    async def start(self) -> None:
+        """Start the batch worker and warm the model up with one short silent segment."""
+        if self._started:
+            return
+        await self._scheduler.start()
+        self._started = True
+        warm = np.zeros(SAMPLE_RATE, dtype=np.float32)
+        await self._scheduler.submit(_SegmentJob(warm, DecodeRequest()), warm.size)
+
+    async def close(self) -> None:
+        await self._scheduler.close()
+        self._post_pool.shutdown(wait=False)
+        self._started = False
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    @property
+    def config(self) -> EngineConfig:
+        return self._config
+
+    @property
+    def scheduler(self) -> BatchScheduler[_SegmentJob, Hypothesis]:
+        return self._scheduler
+
+    @property
+    def models(self) -> tuple[ModelInfo, ...]:
+        model = self._model
+        return (
+            ModelInfo(
+                name=self._model_dir.name,
+                family=model.family,
+                path=str(self._model_dir),
+                languages=tuple(model.languages),
+                hotword_mode=model.hotword_mode,
+                word_timestamps=True,
+                punctuation=True,
+                itn=True,
+                rich_tags=model.rich_tags,
+                vad=self._vad_kind,
+                device=str(self._device),
+                dtype=str(self._dtype).removeprefix("torch."),
+                extra={"punctuation": self._punctuator.kind},
+            ),
+        )
+
+    # ------------------------------------------------------------------ requests
+    async def transcribe(
+        self,
+        audio: bytes | np.ndarray,
+        options: TranscribeOptions = TranscribeOptions(),
+        *,
+        audio_format: AudioFormat = AudioFormat(),
+        max_duration_ms: int | None = None,
+    ) -> Transcript:
+        """Decode, segment, recognise and post-process one recording."""
+        started = time.perf_counter()
+        self._check_options(options)
+        if isinstance(audio, np.ndarray):
+            samples = np.ascontiguousarray(audio, dtype=np.float32)
+            warnings: tuple[str, ...] = ()
+        else:
+            decoded: DecodedAudio = await decode_audio_async(
+                audio, audio_format, max_duration_ms=max_duration_ms
+            )
+            samples = decoded.samples
+            warnings = ()
+        return await self.transcribe_samples(samples, options, started=started, warnings=warnings)
+
+    async def transcribe_samples(
+        self,
+        samples: np.ndarray,
+        options: TranscribeOptions,
+        *,
+        started: float | None = None,
+        warnings: tuple[str, ...] = (),
+        offset_ms: int = 0,
+    ) -> Transcript:
+        """Recognise 16 kHz mono float32 samples (already decoded)."""
+        started = time.perf_counter() if started is None else started
+        if not self._started:
+            await self.start()
+        spans = await self._segment(samples, options)
+        hypotheses = await self._recognise(samples, spans, options)
+        segments = await self._postprocess(hypotheses, spans, options, offset_ms=offset_ms)
+        return self._assemble(segments, samples.size, options, started, warnings)
+
+    def open_stream(
+        self,
+        options: TranscribeOptions = TranscribeOptions(),
+        *,
+        audio_format: AudioFormat = AudioFormat(),
+        interim_results: bool = True,
+        max_duration_ms: int | None = None,
+    ) -> Any:
+        """A live or upload stream: feed chunks, get interim and final segments."""
+        from asr_engine.streaming import StreamingSession
+
+        self._check_options(options)
+        return StreamingSession(
+            self, options, audio_format=audio_format, interim_results=interim_results,
+            max_duration_ms=max_duration_ms,
+        )
+
+    # ------------------------------------------------------------------ internals
+    def _check_options(self, options: TranscribeOptions) -> None:
+        language = options.language
+        if language not in (None, "", "auto") and self._model.languages and (
+            language not in self._model.languages
+        ):
+            raise InvalidOptionsError(
+                "language", f"{language!r} is not supported by this model; use one of {self._model.languages}"
+            )
+        for hotword in options.hotwords:
+            if not hotword.phrase.strip():
+                raise InvalidOptionsError("hotwords", "a hotword phrase is empty")
+        if options.hotwords and self._model.hotword_mode == "none":
+            log.debug("model %s ignores hotwords", self._model.family)
+
+    def decode_request(self, options: TranscribeOptions) -> DecodeRequest:
+        language = None if options.language in (None, "", "auto") else options.language
+        return DecodeRequest(
+            language=language, itn=False, timestamps=options.word_timestamps,
+            hotwords=options.hotwords,
+        )
+
+    async def _segment(self, samples: np.ndarray, options: TranscribeOptions) -> list[tuple[int, int]]:
+        """Speech spans in samples; the whole recording when VAD is off or the audio is short."""
+        duration_ms = samples.size * 1000 // SAMPLE_RATE
+        use_vad = options.vad
+        if use_vad is None:
+            use_vad = duration_ms > self._config.single_segment_max_ms
+        if not use_vad or self._vad is None or samples.size == 0:
+            return [(0, samples.size)] if samples.size else []
+        spans_ms = await asyncio.get_running_loop().run_in_executor(
+            self._post_pool, lambda: self._vad.segments(samples, max_segment_ms=self._config.max_segment_ms)
+        )
+        spans = []
+        for start_ms, end_ms in spans_ms:
+            start, end = start_ms * 16, min(end_ms * 16, samples.size)
+            if end > start:
+                spans.append((start, end))
+        return spans
+
+    async def _recognise(
+        self, samples: np.ndarray, spans: Sequence[tuple[int, int]], options: TranscribeOptions
+    ) -> list[Hypothesis]:
+        request = self.decode_request(options)
+        futures = [
+            self._scheduler.submit(_SegmentJob(samples[start:end], request), end - start)
+            for start, end in spans
+        ]
+        return list(await asyncio.gather(*futures))
+
+    async def recognise_segment(self, samples: np.ndarray, options: TranscribeOptions) -> Hypothesis:
+        """One already-cut segment through the shared batcher (used by streams)."""
+        if not self._started:
+            await self.start()
+        return await self._scheduler.submit(_SegmentJob(samples, self.decode_request(options)), samples.size)
+
+    async def _postprocess(
+        self,
+        hypotheses: Sequence[Hypothesis],
+        spans: Sequence[tuple[int, int]],
+        options: TranscribeOptions,
+        *,
+        offset_ms: int = 0,
+    ) -> list[Segment]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._post_pool,
+            lambda: [
+                postprocess.make_segment(
+                    hyp, start * 1000 // SAMPLE_RATE + offset_ms, end * 1000 // SAMPLE_RATE + offset_ms,
+                    options, self._punctuator,
+                )
+                for hyp, (start, end) in zip(hypotheses, spans, strict=True)
+            ],
+        )
+
+    def postprocess_segment(
+        self, hypothesis: Hypothesis, start_ms: int, end_ms: int, options: TranscribeOptions
+    ) -> Segment:
+        return postprocess.make_segment(hypothesis, start_ms, end_ms, options, self._punctuator)
+
+    def _assemble(
+        self,
+        segments: Sequence[Segment],
+        n_samples: int,
+        options: TranscribeOptions,
+        started: float,
+        warnings: tuple[str, ...],
+    ) -> Transcript:
+        kept = [s for s in segments if s.text or s.text_raw]
+        languages = [s.language for s in kept if s.language]
+        return Transcript(
+            text=postprocess.join_texts([s.text for s in kept]),
+            text_raw=postprocess.join_texts([s.text_raw for s in kept]),
+            segments=tuple(kept),
+            duration_ms=n_samples * 1000 // SAMPLE_RATE,
+            processing_ms=(time.perf_counter() - started) * 1000.0,
+            language=max(set(languages), key=languages.count) if languages else (options.language or ""),
+            model=self._model_dir.name,
+            applied_hotwords=options.hotwords if self._model.hotword_mode != "none" else (),
+            warnings=warnings
+            + (("this model does not support hotwords",) if options.hotwords and self._model.hotword_mode
+               == "none" else ()),
+        )
+
+    def _run_batch(self, jobs: Sequence[_SegmentJob]) -> list[Hypothesis]:
+        """Runs in the device thread: features for the whole batch, then the model."""
+        with torch.inference_mode():
+            waves = [torch.from_numpy(job.samples).to(self._device, non_blocking=True) for job in jobs]
+            feats, lengths = self._frontend(waves)
+            feats = feats.to(self._dtype)
+            return self._model.decode_batch(feats, lengths, [job.request for job in jobs])
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def replace_options(options: TranscribeOptions, **changes: Any) -> TranscribeOptions:
+    """``dataclasses.replace`` re-exported for callers that build options step by step."""
+    return replace(options, **changes)

@@ -1,0 +1,204 @@
+"""The dynamic batcher: speech segments from every in-flight request and stream, decoded in shared batches.
+
+Every segment waits in one queue. A single worker per device takes the oldest waiting segment, gathers more
+for at most ``max_wait_ms`` (or until the frame budget is full), sorts what it has by length and cuts it into
+batches whose padded size (``batch items x longest item``) stays under ``max_batch_samples``. The model runs
+in the device's own thread so the event loop keeps accepting audio while the GPU works. A CUDA
+out-of-memory error splits the batch in two and retries each half; a batch of one that still fails fails
+only its own request. Nothing that enters the queue is dropped: every future gets a result or an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from asr_engine.errors import OverloadedError
+
+__all__ = ["SchedulerConfig", "BatchScheduler", "SchedulerStats"]
+
+log = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchedulerConfig:
+    """Batching limits. Sizes are in 16 kHz samples of audio, the unit every segment arrives in."""
+
+    max_batch_samples: int = 16000 * 600  # 10 minutes of padded audio per batch
+    max_batch_items: int = 256
+    max_wait_ms: float = 2.0
+    max_queued_samples: int = 16000 * 3600 * 4  # four hours of audio waiting, then OverloadedError
+
+
+@dataclass
+class SchedulerStats:
+    """Counters for logs and benchmarks."""
+
+    batches: int = 0
+    items: int = 0
+    padded_samples: int = 0
+    real_samples: int = 0
+    oom_splits: int = 0
+    busy_s: float = 0.0
+
+
+@dataclass
+class _Pending(Generic[Item, Result]):
+    item: Item
+    size: int
+    future: asyncio.Future[Result]
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+class BatchScheduler(Generic[Item, Result]):
+    """Batches items of a known ``size`` and runs ``run_batch`` on them in a dedicated thread.
+
+    ``run_batch(items) -> results`` must return one result per item, in order, and must give each item the
+    result it would get alone. It is called from one thread only, so it may own device state.
+    """
+
+    def __init__(
+        self,
+        run_batch: Callable[[Sequence[Item]], list[Result]],
+        config: SchedulerConfig,
+        *,
+        is_oom: Callable[[BaseException], bool] = lambda exc: False,
+        name: str = "asr",
+    ) -> None:
+        self._run_batch = run_batch
+        self._config = config
+        self._is_oom = is_oom
+        self._name = name
+        self._queue: list[_Pending[Item, Result]] = []
+        self._queued_samples = 0
+        self._wakeup: asyncio.Event | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-device")
+        self.stats = SchedulerStats()
+
+    async def start(self) -> None:
+        if self._worker is None:
+            self._wakeup = asyncio.Event()
+            self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"{self._name}-batcher")
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except asyncio.CancelledError:
+                pass
+            self._worker = None
+        for pending in self._queue:
+            if not pending.future.done():
+                pending.future.set_exception(OverloadedError("engine is shutting down", retry_after_s=1.0))
+        self._queue.clear()
+        self._executor.shutdown(wait=True)
+
+    @property
+    def queued_samples(self) -> int:
+        return self._queued_samples
+
+    def submit(self, item: Item, size: int) -> asyncio.Future[Result]:
+        """Queue one item; the returned future resolves to its result."""
+        if self._worker is None or self._wakeup is None:
+            raise RuntimeError("scheduler not started")
+        if self._queued_samples + size > self._config.max_queued_samples and self._queue:
+            raise OverloadedError(
+                f"{self._queued_samples / 16000:.0f} s of audio already waiting", retry_after_s=1.0
+            )
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(item, max(1, size), future))
+        self._queued_samples += max(1, size)
+        self._wakeup.set()
+        return future
+
+    async def _work(self) -> None:
+        assert self._wakeup is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            await self._gather_more()
+            taken = self._take()
+            for batch in self._cut(taken):
+                live = [p for p in batch if not p.future.cancelled()]
+                if live:
+                    await self._run(loop, live)
+
+    async def _gather_more(self) -> None:
+        """Wait up to max_wait_ms for company, unless the budget is already full."""
+        deadline = self._queue[0].enqueued + self._config.max_wait_ms / 1000.0
+        while self._queued_samples < self._config.max_batch_samples:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                break
+            await asyncio.sleep(min(remaining, 0.0005))
+
+    def _take(self) -> list[_Pending[Item, Result]]:
+        """Take everything that fits into a few batches' worth of budget, oldest first."""
+        budget = self._config.max_batch_samples * 4
+        taken: list[_Pending[Item, Result]] = []
+        total = 0
+        while self._queue and (not taken or total + self._queue[0].size <= budget):
+            pending = self._queue.pop(0)
+            taken.append(pending)
+            total += pending.size
+        self._queued_samples -= total
+        return taken
+
+    def _cut(self, taken: list[_Pending[Item, Result]]) -> list[list[_Pending[Item, Result]]]:
+        """Length-sorted batches whose padded size stays within the budget."""
+        ordered = sorted(taken, key=lambda p: p.size, reverse=True)
+        batches: list[list[_Pending[Item, Result]]] = []
+        current: list[_Pending[Item, Result]] = []
+        for pending in ordered:
+            longest = current[0].size if current else pending.size
+            if current and (
+                longest * (len(current) + 1) > self._config.max_batch_samples
+                or len(current) >= self._config.max_batch_items
+            ):
+                batches.append(current)
+                current = []
+            current.append(pending)
+        if current:
+            batches.append(current)
+        return batches
+
+    async def _run(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending[Item, Result]]) -> None:
+        items = [p.item for p in batch]
+        started = time.perf_counter()
+        try:
+            results = await loop.run_in_executor(self._executor, self._run_batch, items)
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach the waiting requests
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            if self._is_oom(exc) and len(batch) > 1:
+                self.stats.oom_splits += 1
+                half = len(batch) // 2
+                log.warning("out of memory on a batch of %d; splitting", len(batch))
+                await self._run(loop, batch[:half])
+                await self._run(loop, batch[half:])
+                return
+            log.exception("batch of %d failed", len(batch))
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(exc)
+            return
+        self.stats.busy_s += time.perf_counter() - started
+        self.stats.batches += 1
+        self.stats.items += len(batch)
+        self.stats.padded_samples += batch[0].size * len(batch)
+        self.stats.real_samples += sum(p.size for p in batch)
+        for pending, result in zip(batch, results, strict=True):
+            if not pending.future.done():
+                pending.future.set_result(result)
