@@ -65,7 +65,7 @@ async def _transcribe(args: argparse.Namespace) -> int:
         punctuation=not args.no_punc,
         word_timestamps=args.timestamps,
         hotwords=tuple(Hotword(phrase=p, boost=b) for p, b in map(parse_hotword, args.hotword)),
-        vad=False if args.no_vad else True,
+        vad=not args.no_vad,
     )
     await engine.start()
     status = 0

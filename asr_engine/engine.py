@@ -28,7 +28,7 @@ from asr_engine.models.loader import load_model
 from asr_engine.scheduler import BatchScheduler, SchedulerConfig
 from asr_engine.types import AudioFormat, ModelInfo, Segment, TranscribeOptions, Transcript
 
-__all__ = ["Engine", "EngineConfig", "BUNDLED_DIR", "default_model_dir", "resolve_device"]
+__all__ = ["BUNDLED_DIR", "Engine", "EngineConfig", "default_model_dir", "resolve_device"]
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ from asr_engine.types import Segment, TranscribeOptions, Word
 
 __all__ = [
     "Punctuation",
-    "load_punctuator",
-    "make_segment",
-    "join_texts",
     "clean_text",
     "guess_language",
+    "join_texts",
+    "load_punctuator",
+    "make_segment",
 ]
 
 log = logging.getLogger(__name__)

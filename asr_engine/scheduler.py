@@ -11,6 +11,7 @@ only its own request. Nothing that enters the queue is dropped: every future get
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +21,7 @@ from typing import Generic, TypeVar
 
 from asr_engine.errors import OverloadedError
 
-__all__ = ["SchedulerConfig", "BatchScheduler", "SchedulerStats"]
+__all__ = ["BatchScheduler", "SchedulerConfig", "SchedulerStats"]
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +93,8 @@ class BatchScheduler(Generic[Item, Result]):
     async def close(self) -> None:
         if self._worker is not None:
             self._worker.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
-            except asyncio.CancelledError:
-                pass
             self._worker = None
         for pending in self._queue:
             if not pending.future.done():
@@ -179,7 +178,7 @@ class BatchScheduler(Generic[Item, Result]):
         started = time.perf_counter()
         try:
             results = await loop.run_in_executor(self._executor, self._run_batch, items)
-        except BaseException as exc:  # noqa: BLE001 - every failure must reach the waiting requests
+        except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):
                 raise
             if self._is_oom(exc) and len(batch) > 1:

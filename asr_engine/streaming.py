@@ -152,7 +152,8 @@ class StreamingSession:
                 return [(i, min(i + step, self._tail.size)) for i in range(0, self._tail.size, step)]
             return [(i, i + step) for i in range(0, self._tail.size - step + 1, step)]
         spans_ms = vad.segments(self._tail, max_segment_ms=max_ms)
-        return [(s * 16, min(e * 16, self._tail.size)) for s, e in spans_ms if min(e * 16, self._tail.size) > s * 16]
+        spans = [(s * 16, min(e * 16, self._tail.size)) for s, e in spans_ms]
+        return [(s, e) for s, e in spans if e > s]
 
     async def _advance(self, final: bool) -> list[StreamEvent]:
         spans = self._spans(final)
