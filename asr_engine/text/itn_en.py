@@ -1,0 +1,3 @@
+"""placeholder"""
+def itn_en(text: str) -> str:
+    return text
