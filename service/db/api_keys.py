@@ -156,7 +156,7 @@ class ApiKeyRepository:
             ).one_or_none()
             if found is None:
                 return None
-            key, tenant = found.tuple()
+            key, tenant = found
             if not hmac.compare_digest(key.key_hash.encode(), digest.encode()):
                 return None
             key_id, last_used = key.id, key.last_used_time

@@ -43,7 +43,7 @@ class Database:
         """``worker_id`` (0..1023) seeds the id generator; default: ``LINGTING_WORKER_ID`` or random."""
         self.engine = make_engine(url, echo=echo, pool_size=pool_size)
         self.sessions = Sessions(self.engine)
-        ids = IdGenerator(worker_id)
+        self.ids = ids = IdGenerator(worker_id)
         pepper = api_key_pepper.encode() if isinstance(api_key_pepper, str) else api_key_pepper
         self.tenants = TenantRepository(self.sessions, ids)
         self.api_keys = ApiKeyRepository(self.sessions, ids, pepper=pepper)
