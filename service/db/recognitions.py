@@ -228,6 +228,10 @@ class RecognitionRepository:
     ) -> Page[RecognitionRecord]:
         """The tenant's live recognitions matching ``query``, newest first (create_time, then id)."""
         query = query or RecognitionFilter()
+        for name in ("create_time_from", "create_time_to"):
+            moment = getattr(query, name)
+            if moment is not None and moment.utcoffset() is None:
+                raise InvalidValueError(name, "must be timezone-aware")
         size = clamp_page_size(page_size)
         fp = fingerprint("recognition", tenant_id, query.canonical())
         stmt = scoped(Recognition, tenant_id).where(*self._conditions(tenant_id, query))

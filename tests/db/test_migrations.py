@@ -70,7 +70,12 @@ def test_indexes_for_history_queries(tmp_path: Path) -> None:
     assert indexes["ix_recognition_history"] == ["tenant_id", "deleted", "create_time", "id"]
     assert indexes["ix_recognition_state"][:3] == ["tenant_id", "deleted", "state"]
     assert uniques["uq_recognition_request_id"] == ["tenant_id", "request_id", "deleted_token"]
-    assert labels["ix_recognition_label_lookup"] == ["tenant_id", "label_key", "label_value", "recognition_id"]
+    assert labels["ix_recognition_label_lookup"] == [
+        "tenant_id",
+        "label_key",
+        "label_value",
+        "recognition_id",
+    ]
 
 
 def test_every_table_has_the_common_columns() -> None:

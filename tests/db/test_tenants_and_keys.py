@@ -78,7 +78,9 @@ def test_authenticate_refuses_unknown_revoked_and_deleted(database: Database) ->
     assert database.api_keys.authenticate(secret2) is None
 
 
-def test_last_used_time_is_written_at_most_once_per_interval(database: Database, tenant: TenantRecord) -> None:
+def test_last_used_time_is_written_at_most_once_per_interval(
+    database: Database, tenant: TenantRecord
+) -> None:
     record, secret = database.api_keys.create_api_key(tenant.id, "k")
     assert record.last_used_time is None
     database.api_keys.authenticate(secret)
@@ -100,7 +102,9 @@ def test_pepper_changes_the_stored_hash(database: Database, tenant: TenantRecord
     assert database.api_keys.authenticate(secret) is None  # the unpeppered hash does not match
 
 
-def test_api_keys_are_tenant_scoped(database: Database, tenant: TenantRecord, other_tenant: TenantRecord) -> None:
+def test_api_keys_are_tenant_scoped(
+    database: Database, tenant: TenantRecord, other_tenant: TenantRecord
+) -> None:
     record, _ = database.api_keys.create_api_key(tenant.id, "a's key")
     assert [k.id for k in database.api_keys.list_api_keys(tenant.id).items] == [record.id]
     assert database.api_keys.list_api_keys(other_tenant.id).items == ()
