@@ -70,7 +70,7 @@ def fresh_database(backend: str, tmp_dir: Path) -> Iterator[str]:
         try:
             with admin.connect() as conn:
                 if backend == "postgresql":
-                    conn.execute(text(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0'))
+                    conn.execute(text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0"))
                 else:
                     conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"))
         except OperationalError as exc:

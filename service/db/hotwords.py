@@ -1,8 +1,9 @@
 """Hotword sets: named, per-tenant phrase lists with optional boosts; optimistic locking by etag.
 
 Names are unique among a tenant's live sets (a deleted name can be reused). Updates and deletes
-are compare-and-set on ``version`` (``UPDATE ... WHERE version = :read_version``): a caller's stale
-etag, or a concurrent writer between our read and our write, raises StaleEtagError. Phrases are
+read the row ``FOR UPDATE`` (concurrent writers queue), compare the caller's etag, then
+compare-and-set on ``version`` (``UPDATE ... WHERE version = :read_version``); a stale etag raises
+StaleEtagError. SQLite has no row locks; its write transactions are serialised by BEGIN IMMEDIATE. Phrases are
 the set's value: an update that changes them replaces the hotword rows wholesale.
 """
 
@@ -36,8 +37,6 @@ PhraseInput = HotwordRecord | tuple[str, float | None] | str
 
 UPDATABLE_FIELDS = frozenset({"display_name", "language", "tenant_default", "phrases"})
 """Fields ``update_hotword_set`` accepts (update_mask paths); ``name`` is immutable."""
-
-_CAS_ATTEMPTS = 5
 
 
 def normalize_phrases(phrases: Iterable[PhraseInput]) -> tuple[HotwordRecord, ...]:
@@ -213,48 +212,28 @@ class HotwordRepository:
         if "tenant_default" in values and not isinstance(values["tenant_default"], bool):
             raise InvalidValueError("tenant_default", "must be a bool")
         new_phrases = normalize_phrases(changes["phrases"]) if "phrases" in changes else None
-        for _ in range(_CAS_ATTEMPTS):
-            now = utcnow()
-            with self._sessions.write() as session:
-                row = self._load_for_change(session, tenant_id, set_id, expected_etag)
-                read_version = row.version
-                result = session.execute(
-                    scoped_update(HotwordSet, tenant_id)
-                    .where(HotwordSet.id == set_id, HotwordSet.version == read_version)
-                    .values(**values, version=read_version + 1, update_time=now)
-                )
-                if result.rowcount == 1:  # type: ignore[attr-defined]
-                    if new_phrases is not None:
-                        session.execute(delete(Hotword).where(Hotword.hotword_set_id == set_id))
-                        self._insert_phrases(session, row, new_phrases, now)
-                    session.expire(row)
-                    return self._records(session, [row])[0]
-            if expected_etag is not None:
-                raise StaleEtagError("hotword_set", set_id, expected_etag, "(changed concurrently)")
-        raise StaleEtagError("hotword_set", set_id, "(current)", "(changed concurrently, retries exhausted)")
+        now = utcnow()
+        with self._sessions.write() as session:
+            row = self._load_for_change(session, tenant_id, set_id, expected_etag)
+            self._compare_and_set(session, row, dict(values, update_time=now))
+            if new_phrases is not None:
+                session.execute(delete(Hotword).where(Hotword.hotword_set_id == set_id))
+                self._insert_phrases(session, row, new_phrases, now)
+            session.expire(row)
+            return self._records(session, [row])[0]
 
     def delete_hotword_set(self, tenant_id: int, set_id: int, expected_etag: str | None = None) -> None:
         """Logically delete a set (its name becomes free); etag-checked like an update."""
-        for _ in range(_CAS_ATTEMPTS):
-            now = utcnow()
-            with self._sessions.write() as session:
-                row = self._load_for_change(session, tenant_id, set_id, expected_etag)
-                result = session.execute(
-                    scoped_update(HotwordSet, tenant_id)
-                    .where(HotwordSet.id == set_id, HotwordSet.version == row.version)
-                    .values(deleted=1, deleted_token=set_id, version=row.version + 1, update_time=now)
-                )
-                if result.rowcount == 1:  # type: ignore[attr-defined]
-                    session.execute(
-                        scoped_update(Hotword, tenant_id)
-                        .where(Hotword.hotword_set_id == set_id)
-                        .values(deleted=1, update_time=now)
-                    )
-                    log.info("hotword set %d of tenant %d deleted", set_id, tenant_id)
-                    return
-            if expected_etag is not None:
-                raise StaleEtagError("hotword_set", set_id, expected_etag, "(changed concurrently)")
-        raise StaleEtagError("hotword_set", set_id, "(current)", "(changed concurrently, retries exhausted)")
+        now = utcnow()
+        with self._sessions.write() as session:
+            row = self._load_for_change(session, tenant_id, set_id, expected_etag)
+            self._compare_and_set(session, row, {"deleted": 1, "deleted_token": set_id, "update_time": now})
+            session.execute(
+                scoped_update(Hotword, tenant_id)
+                .where(Hotword.hotword_set_id == set_id)
+                .values(deleted=1, update_time=now)
+            )
+        log.info("hotword set %d of tenant %d deleted", set_id, tenant_id)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -262,13 +241,27 @@ class HotwordRepository:
     def _load_for_change(
         session: Session, tenant_id: int, set_id: int, expected_etag: str | None
     ) -> HotwordSet:
-        row = session.scalar(scoped(HotwordSet, tenant_id).where(HotwordSet.id == set_id))
+        """The set, row-locked until commit (so concurrent writers queue), checked against the etag."""
+        row = session.scalar(scoped(HotwordSet, tenant_id).where(HotwordSet.id == set_id).with_for_update())
         if row is None:
             raise NotFoundError("hotword_set", [set_id])
         current = etag_for(row.id, row.version)
         if expected_etag is not None and expected_etag != current:
             raise StaleEtagError("hotword_set", set_id, expected_etag, current)
         return row
+
+    @staticmethod
+    def _compare_and_set(session: Session, row: HotwordSet, values: dict[str, Any]) -> None:
+        """``UPDATE ... WHERE version = <read version>``, bumping the version; StaleEtagError if it lost."""
+        result = session.execute(
+            scoped_update(HotwordSet, row.tenant_id)
+            .where(HotwordSet.id == row.id, HotwordSet.version == row.version)
+            .values(**values, version=row.version + 1)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise StaleEtagError(
+                "hotword_set", row.id, etag_for(row.id, row.version), "(changed concurrently)"
+            )
 
     def _insert_phrases(
         self, session: Session, parent: HotwordSet, phrases: Sequence[HotwordRecord], now: Any
