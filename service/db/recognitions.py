@@ -24,7 +24,7 @@ from service.db import limits
 from service.db.coltypes import utcnow
 from service.db.errors import DuplicateRequestError, InvalidValueError, NotFoundError
 from service.db.ids import IdGenerator
-from service.db.models import Recognition, RecognitionLabel
+from service.db.models import Recognition, RecognitionLabel, Tenant
 from service.db.paging import clamp_page_size, decode_token, encode_token, fingerprint
 from service.db.records import Page, RecognitionRecord
 from service.db.scoping import check_text, scoped, scoped_update
@@ -141,7 +141,9 @@ class RecognitionRepository:
     def create_recognition(self, tenant_id: int, new: NewRecognition) -> RecognitionRecord:
         """Persist one recognition with its labels in one transaction.
 
-        DuplicateRequestError (carrying the existing record) if ``request_id`` is already used.
+        DuplicateRequestError (carrying the existing record) if ``request_id`` is already used;
+        NotFoundError for an unknown tenant. The tenant is not re-checked for liveness here
+        (authentication already did), which saves a query per request.
         """
         labels = self._validate(new)
         config, segments = dict(new.config), [dict(s) for s in new.segments]
@@ -199,11 +201,14 @@ class RecognitionRepository:
                         ],
                     )
                 return _record(row)
-        except IntegrityError:
+        except IntegrityError as exc:
             if row.request_id is not None:  # lost the race to a concurrent request with the same id
                 winner = self.find_by_request_id(tenant_id, row.request_id)
                 if winner is not None:
                     raise DuplicateRequestError(row.request_id, winner) from None
+            with self._sessions.read() as session:
+                if session.get(Tenant, tenant_id) is None:  # the foreign key refused an unknown tenant
+                    raise NotFoundError("tenant", [tenant_id]) from exc
             raise
 
     def get_recognition(self, tenant_id: int, recognition_id: int) -> RecognitionRecord:

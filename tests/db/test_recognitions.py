@@ -225,6 +225,9 @@ def test_recognitions_are_tenant_scoped(
     with pytest.raises(InvalidPageTokenError):
         database.recognitions.list_recognitions(other, page_size=1, page_token=page.next_page_token)
     assert database.recognitions.get_recognition(tenant.id, mine.id) == mine
+    with pytest.raises(NotFoundError) as unknown:
+        database.recognitions.create_recognition(mine.id, _new())  # no tenant has this id
+    assert unknown.value.kind == "tenant"
 
 
 def test_label_and_field_limits(database: Database, tenant: TenantRecord) -> None:
