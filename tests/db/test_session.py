@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import text
 
 from service.db import Database, NewRecognition, TenantRecord
@@ -11,9 +12,7 @@ from service.db import Database, NewRecognition, TenantRecord
 
 def test_sqlite_connections_are_configured(database: Database) -> None:
     if database.dialect_name != "sqlite":
-        with database.sessions.read() as session:
-            assert session.execute(text("SELECT 1")).scalar() == 1
-        return
+        pytest.skip("SQLite only")
     with database.sessions.read() as session:
         assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1
@@ -23,7 +22,7 @@ def test_sqlite_connections_are_configured(database: Database) -> None:
 
 def test_mariadb_tables_are_utf8mb4(database: Database) -> None:
     if database.dialect_name not in ("mysql", "mariadb"):
-        return
+        pytest.skip("MySQL/MariaDB only")
     with database.sessions.read() as session:
         collations = set(
             session.execute(
