@@ -39,8 +39,9 @@ def run(lang: str, stdin: TextIO, stdout: TextIO, options: ItnOptions = DEFAULT_
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="itn", description="Inverse text normalization of spoken-form lines.")
-    p.add_argument("--lang", choices=SUPPORTED_LANGUAGES, default=None,
-                   help="language of the input (default: $ITN_LANG)")
+    p.add_argument(
+        "--lang", choices=SUPPORTED_LANGUAGES, default=None, help="language of the input (default: $ITN_LANG)"
+    )
     return p
 
 

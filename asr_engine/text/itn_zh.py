@@ -41,8 +41,21 @@ _CJK = "\u4e00-\u9fff"
 # Words that contain numerals but are not numbers; longest first.
 _PROTECTED = sorted(
     [
-        "三七二十一", "一五一十", "九九八十一", "千千万万", "三三两两", "十三五", "十四五", "十二五",
-        "一点点", "一点一点", "一点儿", "十之八九", "十有八九", "一干二净", "五花八门",
+        "三七二十一",
+        "一五一十",
+        "九九八十一",
+        "千千万万",
+        "三三两两",
+        "十三五",
+        "十四五",
+        "十二五",
+        "一点点",
+        "一点一点",
+        "一点儿",
+        "十之八九",
+        "十有八九",
+        "一干二净",
+        "五花八门",
     ],
     key=len,
     reverse=True,
@@ -50,11 +63,13 @@ _PROTECTED = sorted(
 _PROTECT_RE = re.compile(
     "|".join(map(re.escape, _PROTECTED))
     + f"|(?<![点{NUMERAL_CHARS}])十分(?![之钟])|(?<![点{NUMERAL_CHARS}])一一(?![{NUMERAL_CHARS}点])"
+    + f"|(?<![{NUMERAL_CHARS}])(?:五一|十一)(?=劳动|假|长假|小长假|黄金周|国庆)"
 )
 _PLACEHOLDER_BASE = 0xE000
 _PLACEHOLDER_RE = re.compile("[\ue000-\ue0ff]")
 
 _INTERJECTION_RE = re.compile("[嗯啊]*呃[呃嗯啊]*")
+
 
 # Measure words after which a lone 二..九 (and a few after 一) become digits.
 def _words(s: str) -> list[str]:
@@ -82,16 +97,52 @@ _ONE_CLASSIFIER_RE = re.compile(f"(?:{_alt(_ONE_CLASSIFIERS)})")
 _CLASSIFIER_RE = re.compile(f"(?:{_CLASSIFIER_ALT})")
 
 _CURRENCIES = {
-    "人民币": "CNY", "美元": "$", "美金": "$", "澳元": "A$", "港元": "HKD", "港币": "HKD", "英镑": "£",
-    "欧元": "€", "日元": "JPY", "韩元": "₩", "印度卢布": "₹", "卢布": "₽", "新台币": "TWD",
-    "马来西亚令吉": "RM", "加元": "C$", "元": "¥",
+    "人民币": "CNY",
+    "美元": "$",
+    "美金": "$",
+    "澳元": "A$",
+    "港元": "HKD",
+    "港币": "HKD",
+    "英镑": "£",
+    "欧元": "€",
+    "日元": "JPY",
+    "韩元": "₩",
+    "印度卢布": "₹",
+    "卢布": "₽",
+    "新台币": "TWD",
+    "马来西亚令吉": "RM",
+    "加元": "C$",
+    "元": "¥",
 }
 _UNITS = {
-    "千克": "kg", "公斤": "kg", "克": "g", "毫克": "mg", "千米": "km", "公里": "km",
-    "厘米": "cm", "毫米": "mm",
-    "米": "m", "平方米": "m²", "平方公里": "km²", "平方千米": "km²", "立方米": "m³", "摄氏度": "°C",
-    "华氏度": "°F", "度": "°", "千瓦时": "kwh", "千瓦": "kw", "伏特": "v", "摩尔": "mol", "毫秒": "ms",
-    "秒": "s", "分钟": "min", "毫升": "ml", "升": "l", "赫兹": "hz", "千赫兹": "khz", "兆赫兹": "mhz",
+    "千克": "kg",
+    "公斤": "kg",
+    "克": "g",
+    "毫克": "mg",
+    "千米": "km",
+    "公里": "km",
+    "厘米": "cm",
+    "毫米": "mm",
+    "米": "m",
+    "平方米": "m²",
+    "平方公里": "km²",
+    "平方千米": "km²",
+    "立方米": "m³",
+    "摄氏度": "°C",
+    "华氏度": "°F",
+    "度": "°",
+    "千瓦时": "kwh",
+    "千瓦": "kw",
+    "伏特": "v",
+    "摩尔": "mol",
+    "毫秒": "ms",
+    "秒": "s",
+    "分钟": "min",
+    "毫升": "ml",
+    "升": "l",
+    "赫兹": "hz",
+    "千赫兹": "khz",
+    "兆赫兹": "mhz",
 }
 _AM_WORDS = {"上午": "a.m.", "早上": "a.m.", "早晨": "a.m.", "凌晨": "a.m.", "清晨": "a.m."}
 _PM_WORDS = {"下午": "p.m.", "晚上": "p.m.", "傍晚": "p.m.", "夜里": "p.m.", "中午": "p.m."}
@@ -324,12 +375,12 @@ def _number(m: re.Match[str], opts: ItnOptions) -> str:
         after = "两" + after
     has_classifier = bool(_CLASSIFIER_RE.match(after)) or bool(suffix)
     if len(core) == 1 and not sign:
-        if not opts.zh_single_digits:
+        if not opts.zh_single_digits and core != "十":
             return m.group(0)
         if before.endswith(("第", "星期", "周", "礼拜", "初")):
             return m.group(0)
-        bounded_left = not before or not re.match(f"[{_CJK}]", before[-1])
-        bounded_right = not after or not re.match(f"[{_CJK}]", after[0])
+        bounded_left = opts.zh_standalone_numbers and (not before or not re.match(f"[{_CJK}]", before[-1]))
+        bounded_right = opts.zh_standalone_numbers and (not after or not re.match(f"[{_CJK}]", after[0]))
         if core == "零":
             ok = bounded_left and bounded_right
         elif core == "一":
@@ -339,8 +390,15 @@ def _number(m: re.Match[str], opts: ItnOptions) -> str:
             ok = has_classifier or (bounded and bounded_right)
         if not ok:
             return m.group(0)
-    elif not opts.zh_standalone_numbers and not has_classifier and not sign:
+    elif not opts.zh_standalone_numbers and not has_classifier and not sign and "点" not in core:
         return m.group(0)
+    if len(core) == 2 and all(ch in "零一二三四五六七八九两" for ch in core):
+        # Two bare digits: an estimate before a measure word ("五六个"), else usually words ("一二").
+        estimate = format_range(core) if has_classifier else None
+        if estimate is not None:
+            return sign_out + estimate + suffix
+        if "零" not in core:
+            return m.group(0)
     value = format_number(core)
     if value is None:
         return m.group(0)
@@ -353,7 +411,9 @@ def _compile(pattern: str) -> re.Pattern[str]:
 
 _PASSES: list[tuple[re.Pattern[str], _Handler]] = [
     (
-        _compile(f"([{_PROVINCES}])([A-Za-z])([A-Za-z0-9{DIGIT_CHARS}]{{4,6}})(?![A-Za-z0-9{NUMERAL_CHARS}])"),
+        _compile(
+            f"([{_PROVINCES}])([A-Za-z])([A-Za-z0-9{DIGIT_CHARS}]{{4,6}})(?![A-Za-z0-9{NUMERAL_CHARS}])"
+        ),
         _plate,
     ),
     (_compile(f"(?<![{_CJK}])([高动特快直])({_D}{{2,4}})(?![{NUMERAL_CHARS}点])"), _train),
@@ -407,4 +467,3 @@ def itn_zh(text: str, options: ItnOptions = DEFAULT_OPTIONS) -> str:
     if saved:
         text = _PLACEHOLDER_RE.sub(lambda m: saved[ord(m.group(0)) - _PLACEHOLDER_BASE], text)
     return text
-
