@@ -142,6 +142,8 @@ def _whitelist(t: _Text, i: int, limit: int) -> Match | None:
 
 # --- electronic (e-mail, URL) -----------------------------------------------------------------
 
+# Spelled-out codes and address parts longer than this are not looked for (keeps matching linear).
+_MAX_CODE_WORDS = 40
 _TLDS = frozenset(
     [
         "com",
@@ -174,7 +176,7 @@ def _chunk(t: _Text, i: int, limit: int) -> tuple[int, str, bool]:
     words_used = 0
     letters_only = True
     j = i
-    while j < limit and t.words[j] not in _SEPS:
+    while j < min(limit, i + _MAX_CODE_WORDS) and t.words[j] not in _SEPS:
         w = t.words[j]
         pieces = parse_pieces(t.words, j, limit)
         if pieces is not None and w not in ("o", "a"):
@@ -207,7 +209,7 @@ def _electronic(t: _Text, i: int, limit: int) -> Match | None:
     last_letters = letters
     last_text = text
     end = j
-    while j < limit and t.words[j] in _SEPS:
+    while j < limit and j - i < _MAX_CODE_WORDS and t.words[j] in _SEPS:
         sep = t.words[j]
         k = j + 1
         while k < limit and t.words[k] == "slash" and sep in ("colon", "slash"):
@@ -301,7 +303,7 @@ def _alnum(t: _Text, i: int, limit: int) -> Match | None:
     out: list[str] = []
     has_letter = has_digit = False
     j = i
-    while j < limit:
+    while j < min(limit, i + _MAX_CODE_WORDS):
         w = t.words[j]
         pieces = parse_pieces(t.words, j, limit) if w not in ("o", "a") else None
         if pieces is not None:

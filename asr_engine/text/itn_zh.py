@@ -34,8 +34,10 @@ _D = f"[{DIGIT_CHARS}]"
 _N = f"[{NUMERAL_CHARS}]"
 # A number: cardinal / digits / estimate, optionally with a decimal part ("二十点一万").
 _NUM = f"{_N}+(?:[点點]{_D}+[万亿]?)?"
+# Matches start only at the beginning of a numeral run (keeps long runs linear).
+_S = f"(?<![{NUMERAL_CHARS}])"
 # The same, shortest first, for numbers right before a unit ("一千克" is 1 kg, not 1000 g).
-_NUMQ = f"{_N}+?(?:[点點]{_D}+?[万亿]?)?"
+_NUMQ = f"{_N}{{1,24}}?(?:[点點]{_D}{{1,24}}?[万亿]?)?"
 _CJK = "\u4e00-\u9fff"
 
 # Words that contain numerals but are not numbers; longest first.
@@ -417,7 +419,7 @@ _PASSES: list[tuple[re.Pattern[str], _Handler]] = [
         _plate,
     ),
     (_compile(f"(?<![{_CJK}])([高动特快直])({_D}{{2,4}})(?![{NUMERAL_CHARS}点])"), _train),
-    (_compile(f"{_N}+(?:[点點]{_N}+){{3}}"), _ip),
+    (_compile(f"{_N}{{1,12}}(?:[点點]{_N}{{1,12}}){{3}}"), _ip),
     (
         _compile(
             f"(?<![{NUMERAL_CHARS}])(?:({_D}{{2,4}})年)?(?<![{NUMERAL_CHARS}])({_MONTH})月(?:({_DAY})([日号]))?"
@@ -432,20 +434,20 @@ _PASSES: list[tuple[re.Pattern[str], _Handler]] = [
         ),
         _time,
     ),
-    (_compile(f"(负)?({_NUM})分之({_NUM})"), _fraction),
+    (_compile(f"(负)?{_S}({_NUM})分之({_NUM})"), _fraction),
     (_compile(f"(负的|负|正负)?百分之?({_NUM}|百)(?:到(?:百分之?)?({_NUM}|百))?"), _percent),
-    (_compile(f"({_N}+)元({_D})[角毛](?:({_D})分)?"), _yuan_jiao_fen),
-    (_compile(f"(负)?({_NUMQ})({_alt(list(_CURRENCIES))})"), _money),
-    (_compile(f"({_N}+)块({_D})(?![{NUMERAL_CHARS}])"), _kuai),
+    (_compile(f"{_S}({_N}+)元({_D})[角毛](?:({_D})分)?"), _yuan_jiao_fen),
+    (_compile(f"(负)?{_S}({_NUMQ})({_alt(list(_CURRENCIES))})"), _money),
+    (_compile(f"{_S}({_N}+)块({_D})(?![{NUMERAL_CHARS}])"), _kuai),
     (
         _compile(
-            f"每小时(?P<a1>{_NUMQ}(?:到{_NUMQ})?)(?:千米|公里)|(?P<a2>{_NUMQ}(?:到{_NUMQ})?)(?:千米|公里)每小时"
+            f"每小时(?P<a1>{_NUMQ}(?:到{_NUMQ})?)(?:千米|公里)|{_S}(?P<a2>{_NUMQ}(?:到{_NUMQ})?)(?:千米|公里)每小时"
         ),
         _speed,
     ),
-    (_compile(f"(负)?({_NUMQ}(?:到{_NUMQ})?)({_alt(list(_UNITS))})"), _measure),
-    (_compile(f"{_OPERAND}(?:(?:{_alt(list(_MATH_OPS))}){_OPERAND})+"), _math),
-    (_compile(f"({_NUM})到({_NUM})"), _between),
+    (_compile(f"(负)?{_S}({_NUMQ}(?:到{_NUMQ})?)({_alt(list(_UNITS))})"), _measure),
+    (_compile(f"{_S}{_OPERAND}(?:(?:{_alt(list(_MATH_OPS))}){_OPERAND})+"), _math),
+    (_compile(f"{_S}({_NUM})到({_NUM})"), _between),
     (_compile(f"(?<![几{NUMERAL_CHARS}])(正负|负)?({_NUM})(?![几{NUMERAL_CHARS}])"), _number),
 ]
 

@@ -205,3 +205,16 @@ def test_speed() -> None:
         apply_itn(en, "en")
     per_sentence_ms = (time.perf_counter() - t0) / (2 * n) * 1000
     assert per_sentence_ms < 2.0, per_sentence_ms  # loose bound for a shared CI box; typical is far lower
+
+
+def test_long_inputs_stay_linear() -> None:
+    cases = [
+        ("一二三四五六七八九十百千万" * 200, "zh"),
+        ("负一" * 1000, "zh"),
+        ("a b " * 1000, "en"),
+        ("a dot " * 1000, "en"),
+    ]
+    for text, lang in cases:
+        t0 = time.perf_counter()
+        apply_itn(text, lang)
+        assert time.perf_counter() - t0 < 0.5, (text[:20], lang)
