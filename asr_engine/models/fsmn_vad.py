@@ -89,7 +89,7 @@ class _CausalMemory(nn.Module):
         self.conv_left = nn.Conv2d(dim, dim, (lorder, 1), dilation=(lstride, 1), groups=dim, bias=False)
 
     def forward(self, p: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
-        """``p`` (B, T, P), ``past`` (B, M, P): the M = (lorder-1)*lstride frames before ``p``; -> (B, T, P)."""
+        """``p`` (B, T, P), ``past`` (B, M, P) = the (lorder-1)*lstride frames before ``p`` -> (B, T, P)."""
         x = torch.cat([past, p], dim=1).transpose(1, 2)  # (B, P, M + T)
         weight = self.conv_left.weight.squeeze(-1)  # (P, 1, lorder)
         memory = F.conv1d(x, weight, dilation=self.lstride, groups=weight.shape[0])  # (B, P, T)
