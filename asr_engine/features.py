@@ -1,0 +1,392 @@
+"""FunASR's WavFrontend on torch: Kaldi fbank, LFR stacking and CMVN, batched on any device.
+
+The values follow ``torchaudio.compliance.kaldi.fbank`` as FunASR calls it (snip_edges, DC removal,
+pre-emphasis 0.97, symmetric Hamming window, power spectrum, Kaldi mel bank, log with a float32-eps
+floor), on the waveform scaled to int16 units. ``Frontend`` featurises a whole batch with one set of tensor
+ops: all frames of all items are gathered into one matrix, and LFR stacking is one gather; each item only
+ever sees its own samples, so its features do not depend on the rest of the batch.
+
+Rules for short inputs (FunASR's): the frame length is ``min(frame_length_ms, duration)``, so a clip
+shorter than 25 ms gives one shorter frame (with its own FFT size and mel bank). A clip whose frame would be
+shorter than 2 samples (FunASR raises there) yields zero frames: its length is 0 and its rows are all zero.
+Features are always float32, whatever dtype the model runs in.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from asr_engine.errors import ModelLoadError
+from asr_engine.models.base import FrontendConfig
+
+__all__ = [
+    "Frontend",
+    "apply_cmvn",
+    "apply_lfr",
+    "fbank",
+    "frontend_config_from_funasr",
+    "load_cmvn",
+    "mel_banks",
+]
+
+logger = logging.getLogger(__name__)
+
+INT16_SCALE = 32768.0
+PREEMPHASIS = 0.97
+LOW_FREQ_HZ = 20.0
+# Frames featurised per set of tensor ops; bounds the (frames x 512) FFT buffers to a few hundred MB.
+FRAME_CHUNK = 65536
+
+_cache: dict[tuple[Any, ...], torch.Tensor] = {}
+_cache_lock = threading.Lock()
+
+
+def _cached(key: tuple[Any, ...], build: Any) -> torch.Tensor:
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is None:
+        hit = build()
+        with _cache_lock:
+            _cache[key] = hit
+    return hit
+
+
+def _mel(freq: torch.Tensor | float) -> Any:
+    if isinstance(freq, torch.Tensor):
+        return 1127.0 * (1.0 + freq / 700.0).log()
+    return 1127.0 * math.log(1.0 + freq / 700.0)
+
+
+def mel_banks(n_mels: int, fft_size: int, sample_rate: int, device: torch.device) -> torch.Tensor:
+    """Kaldi's triangular mel filters as a (fft_size//2 + 1, n_mels) float32 matrix.
+
+    Filters are equally spaced on 1127 ln(1 + f/700) between 20 Hz and Nyquist and evaluated on FFT bins
+    0 .. fft_size/2 - 1; the Nyquist bin's row is zero (Kaldi leaves it out). Built in float32 with the
+    same operation order as torchaudio so the values agree to the last bit or two.
+    """
+
+    def build() -> torch.Tensor:
+        n_bins = fft_size // 2
+        bin_hz = float(sample_rate) / fft_size
+        mel_low = _mel(LOW_FREQ_HZ)
+        mel_high = _mel(0.5 * sample_rate)
+        delta = (mel_high - mel_low) / (n_mels + 1)
+        index = torch.arange(n_mels).unsqueeze(1)
+        left = mel_low + index * delta
+        center = mel_low + (index + 1.0) * delta
+        right = mel_low + (index + 2.0) * delta
+        mel = _mel(bin_hz * torch.arange(n_bins)).unsqueeze(0)
+        up = (mel - left) / (center - left)
+        down = (right - mel) / (right - center)
+        weights = torch.clamp(torch.minimum(up, down), min=0.0)
+        weights = F.pad(weights, (0, 1))  # Nyquist bin
+        return weights.t().contiguous().to(device)
+
+    return _cached(("mel", n_mels, fft_size, sample_rate, str(device)), build)
+
+
+def _hamming(length: int, device: torch.device) -> torch.Tensor:
+    return _cached(
+        ("hamming", length, str(device)),
+        lambda: torch.hamming_window(length, periodic=False, alpha=0.54, beta=0.46).to(device),
+    )
+
+
+def _fbank_frames(frames: torch.Tensor, n_mels: int, sample_rate: int, dither: float = 0.0) -> torch.Tensor:
+    """Log mel energies (F, n_mels) of raw frames (F, L) already in int16 units."""
+    length = frames.shape[1]
+    fft_size = 1 << max(0, (length - 1).bit_length())
+    if dither != 0.0:
+        frames = frames + dither * torch.randn_like(frames)
+    frames = frames - frames.mean(dim=1, keepdim=True)
+    previous = torch.cat([frames[:, :1], frames[:, :-1]], dim=1)
+    frames = (frames - PREEMPHASIS * previous) * _hamming(length, frames.device)
+    power = torch.fft.rfft(frames, n=fft_size).abs().pow(2.0)
+    energies = power @ mel_banks(n_mels, fft_size, sample_rate, frames.device)
+    eps = torch.finfo(torch.float32).eps
+    return energies.clamp(min=eps).log()
+
+
+def _window_samples(n_samples: int, sample_rate: int, frame_length_ms: float) -> int:
+    """Frame length in samples, FunASR's way: ``min(frame_length_ms, duration)`` converted by ``int``."""
+    length_ms = min(frame_length_ms, n_samples / sample_rate * 1000)
+    return int(sample_rate * length_ms * 0.001)
+
+
+def fbank(
+    wave: torch.Tensor,
+    *,
+    sample_rate: int = 16000,
+    n_mels: int = 80,
+    frame_length_ms: float = 25.0,
+    frame_shift_ms: float = 10.0,
+    dither: float = 0.0,
+) -> torch.Tensor:
+    """Kaldi fbank (T, n_mels) float32 of one mono waveform in [-1, 1] (scaled by 32768 here).
+
+    ``dither`` > 0 adds Gaussian noise as Kaldi does (non-deterministic; the engine always passes 0).
+    """
+    wave = wave.reshape(-1).to(torch.float32) * INT16_SCALE
+    n = wave.shape[0]
+    length = _window_samples(n, sample_rate, frame_length_ms)
+    shift = int(sample_rate * frame_shift_ms * 0.001)
+    if length < 2 or n < length:
+        return wave.new_zeros((0, n_mels))
+    count = 1 + (n - length) // shift
+    frames = wave.as_strided((count, length), (shift, 1))
+    return _fbank_frames(frames, n_mels, sample_rate, dither)
+
+
+def _lfr_index(counts: torch.Tensor, lfr_m: int, lfr_n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row indices (B, T_lfr_max, m) into the items' concatenated frames, and T_lfr per item.
+
+    Output row j of an item stacks padded rows j*n .. j*n+m-1, where the padding is (m-1)//2 copies of
+    the first frame in front and copies of the last frame behind: a clamp of the frame index.
+    """
+    device = counts.device
+    lfr_counts = torch.div(counts + lfr_n - 1, lfr_n, rounding_mode="floor")
+    t_max = int(lfr_counts.max().item()) if counts.numel() else 0
+    # Items without frames point at row 0 (any valid row): all their output rows are masked anyway.
+    offsets = torch.where(counts > 0, torch.cumsum(counts, 0) - counts, torch.zeros_like(counts))
+    j = torch.arange(t_max, device=device).view(1, -1, 1)
+    k = torch.arange(lfr_m, device=device).view(1, 1, -1)
+    rows = j * lfr_n + k - (lfr_m - 1) // 2
+    last = (counts - 1).clamp(min=0).view(-1, 1, 1)
+    rows = torch.minimum(rows.clamp(min=0), last) + offsets.view(-1, 1, 1)
+    return rows, lfr_counts
+
+
+def _stack_lfr(
+    frames: torch.Tensor, counts: torch.Tensor, lfr_m: int, lfr_n: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """LFR of concatenated per-item frames (sum T, D) -> zero-padded (B, T_lfr_max, m*D), lengths."""
+    rows, lfr_counts = _lfr_index(counts, lfr_m, lfr_n)
+    batch, t_max, _ = rows.shape
+    dim = frames.shape[1]
+    if frames.shape[0] == 0:
+        return frames.new_zeros((batch, t_max, lfr_m * dim)), lfr_counts
+    stacked = frames[rows.reshape(-1)].reshape(batch, t_max, lfr_m * dim)
+    return stacked, lfr_counts
+
+
+def apply_lfr(feats: torch.Tensor, lfr_m: int, lfr_n: int) -> torch.Tensor:
+    """Low frame rate stacking of one item's frames (T, D) -> (ceil(T/n), m*D); T = 0 gives 0 rows."""
+    counts = torch.tensor([feats.shape[0]], device=feats.device)
+    stacked, _ = _stack_lfr(feats, counts, lfr_m, lfr_n)
+    return stacked[0]
+
+
+def apply_cmvn(feats: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``(feats + shift) * scale`` over the last axis (FunASR's am.mvn transform), float32."""
+    dim = feats.shape[-1]
+    shift = shift[:dim].to(feats.device, torch.float32)
+    scale = scale[:dim].to(feats.device, torch.float32)
+    return (feats.to(torch.float32) + shift) * scale
+
+
+class Frontend:
+    """A model's feature extractor, fixed at load time and shared by all requests (holds no request state)."""
+
+    def __init__(self, config: FrontendConfig, device: torch.device | str) -> None:
+        self.config = config
+        self.device = torch.device(device)
+        if config.dither != 0.0:
+            logger.warning("frontend dither %s ignored: features are computed with dither 0", config.dither)
+        self._shift = None if config.cmvn_shift is None else config.cmvn_shift.to(self.device, torch.float32)
+        self._scale = None if config.cmvn_scale is None else config.cmvn_scale.to(self.device, torch.float32)
+        self._length = _window_samples(1 << 62, config.sample_rate, config.frame_length_ms)
+        self._shift_samples = int(config.sample_rate * config.frame_shift_ms * 0.001)
+        if self._shift_samples < 1:
+            raise ModelLoadError(f"frame_shift {config.frame_shift_ms} ms is shorter than one sample")
+
+    @property
+    def feature_dim(self) -> int:
+        return self.config.feature_dim
+
+    def frame_counts(self, n_samples: Sequence[int]) -> list[int]:
+        """Fbank frames each waveform length gives (before LFR); 0 where no frame fits."""
+        cfg = self.config
+        counts = []
+        for n in n_samples:
+            length = _window_samples(n, cfg.sample_rate, cfg.frame_length_ms)
+            counts.append(0 if length < 2 or n < length else 1 + (n - length) // self._shift_samples)
+        return counts
+
+    def __call__(self, waves: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features (B, T_lfr_max, n_mels*lfr_m) float32, zero-padded, and their lengths (B,) int64.
+
+        ``waves`` are mono float waveforms in [-1, 1] at the model's sample rate, on any device.
+        """
+        cfg = self.config
+        waves = [w.reshape(-1).to(self.device, torch.float32) for w in waves]
+        counts = self.frame_counts([w.shape[0] for w in waves])
+        frames = self._all_frames(waves, counts)
+        counts_t = torch.tensor(counts, dtype=torch.int64, device=self.device)
+        feats, lengths = _stack_lfr(frames, counts_t, cfg.lfr_m, cfg.lfr_n)
+        if self._shift is not None and self._scale is not None:
+            feats = apply_cmvn(feats, self._shift, self._scale)
+        if feats.numel():
+            valid = torch.arange(feats.shape[1], device=self.device)[None, :] < lengths[:, None]
+            feats = feats * valid.unsqueeze(-1).to(feats.dtype)
+        return feats, lengths
+
+    def _all_frames(self, waves: Sequence[torch.Tensor], counts: Sequence[int]) -> torch.Tensor:
+        """Log-mel frames of every item, concatenated in item order: (sum counts, n_mels)."""
+        cfg = self.config
+        parts: list[torch.Tensor] = []
+        regular = [i for i, w in enumerate(waves) if w.shape[0] >= self._length and counts[i] > 0]
+        regular_frames = self._regular_frames([waves[i] for i in regular], [counts[i] for i in regular])
+        by_item: dict[int, torch.Tensor] = {}
+        start = 0
+        for i in regular:
+            by_item[i] = regular_frames[start : start + counts[i]]
+            start += counts[i]
+        for i, wave in enumerate(waves):
+            if counts[i] == 0:
+                continue
+            if i not in by_item:  # shorter than one frame: one frame of its own length
+                by_item[i] = fbank(
+                    wave,
+                    sample_rate=cfg.sample_rate,
+                    n_mels=cfg.n_mels,
+                    frame_length_ms=cfg.frame_length_ms,
+                    frame_shift_ms=cfg.frame_shift_ms,
+                )
+            parts.append(by_item[i])
+        if not parts:
+            return torch.zeros((0, cfg.n_mels), device=self.device)
+        return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+    def _regular_frames(self, waves: Sequence[torch.Tensor], counts: Sequence[int]) -> torch.Tensor:
+        """Fbank of all full-length frames of several waveforms, gathered from one flat buffer."""
+        cfg = self.config
+        if not waves:
+            return torch.zeros((0, cfg.n_mels), device=self.device)
+        flat = torch.cat(list(waves)) * INT16_SCALE
+        sizes = torch.tensor([w.shape[0] for w in waves], device=self.device)
+        counts_t = torch.tensor(list(counts), device=self.device)
+        item_starts = torch.cumsum(sizes, 0) - sizes
+        frame_item_start = torch.repeat_interleave(item_starts, counts_t)
+        frame_offsets = torch.cumsum(counts_t, 0) - counts_t
+        within = torch.arange(int(sum(counts)), device=self.device) - torch.repeat_interleave(
+            frame_offsets, counts_t
+        )
+        starts = frame_item_start + within * self._shift_samples
+        taps = torch.arange(self._length, device=self.device)
+        out = []
+        for lo in range(0, starts.shape[0], FRAME_CHUNK):
+            index = starts[lo : lo + FRAME_CHUNK, None] + taps[None, :]
+            out.append(_fbank_frames(flat[index], cfg.n_mels, cfg.sample_rate))
+        return torch.cat(out) if len(out) > 1 else out[0]
+
+
+def load_cmvn(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """(shift, scale) float32 vectors from a Kaldi nnet1 ``am.mvn``.
+
+    The line after ``<AddShift>`` / ``<Rescale>`` must read ``<LearnRateCoef> r [ v1 ... vD ]``; its
+    values are the vector. Raises ModelLoadError when the file or either vector is missing or malformed.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"cannot read CMVN file {path}: {exc}") from exc
+    vectors: dict[str, list[float]] = {}
+    for i, line in enumerate(lines):
+        fields = line.split()
+        if not fields or fields[0] not in ("<AddShift>", "<Rescale>"):
+            continue
+        nxt = lines[i + 1].split() if i + 1 < len(lines) else []
+        if len(nxt) < 4 or nxt[0] != "<LearnRateCoef>" or nxt[2] != "[" or nxt[-1] != "]":
+            raise ModelLoadError(f"{path}: line {i + 2} after {fields[0]} is not '<LearnRateCoef> r [ ... ]'")
+        try:
+            vectors[fields[0]] = [float(v) for v in nxt[3:-1]]
+        except ValueError as exc:
+            raise ModelLoadError(f"{path}: non-numeric value after {fields[0]}: {exc}") from exc
+    for name in ("<AddShift>", "<Rescale>"):
+        if not vectors.get(name):
+            raise ModelLoadError(f"{path}: no {name} vector")
+    shift, scale = vectors["<AddShift>"], vectors["<Rescale>"]
+    if len(shift) != len(scale):
+        raise ModelLoadError(f"{path}: <AddShift> has {len(shift)} values, <Rescale> {len(scale)}")
+    return torch.tensor(shift, dtype=torch.float32), torch.tensor(scale, dtype=torch.float32)
+
+
+# WavFrontend's constructor defaults (FunASR 1.4.16).
+_DEFAULTS: dict[str, Any] = {
+    "fs": 16000,
+    "window": "hamming",
+    "n_mels": 80,
+    "frame_length": 25,
+    "frame_shift": 10,
+    "lfr_m": 1,
+    "lfr_n": 1,
+    "dither": 1.0,
+    "snip_edges": True,
+    "upsacle_samples": True,
+}
+_IGNORED = {"cmvn_file", "filter_length_min", "filter_length_max"}
+
+
+def _positive(conf: Mapping[str, Any], key: str, kind: type) -> Any:
+    value = conf.get(key, _DEFAULTS[key])
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ModelLoadError(f"frontend_conf.{key}: expected a positive number, got {value!r}")
+    if kind is int and value != int(value):
+        raise ModelLoadError(f"frontend_conf.{key}: expected an integer, got {value!r}")
+    return kind(value)
+
+
+def frontend_config_from_funasr(
+    frontend_conf: Mapping[str, Any] | None, cmvn_path: Path | None
+) -> FrontendConfig:
+    """Validate a config.yaml ``frontend_conf`` (+ optional am.mvn) into a FrontendConfig.
+
+    Only what WavFrontend computes at 16 kHz with a Hamming window is supported; anything else raises
+    ModelLoadError naming the key. A positive dither is logged and replaced by 0 (deterministic output).
+    """
+    conf = dict(frontend_conf or {})
+    for key in conf:
+        if key not in _DEFAULTS and key not in _IGNORED:
+            logger.warning("frontend_conf.%s is not used by this frontend; ignored", key)
+    if conf.get("window", "hamming") != "hamming":
+        raise ModelLoadError(f"frontend_conf.window: only 'hamming' is supported, got {conf['window']!r}")
+    fs = _positive(conf, "fs", int)
+    if fs != 16000:
+        raise ModelLoadError(f"frontend_conf.fs: only 16000 is supported, got {fs}")
+    for flag in ("snip_edges", "upsacle_samples"):
+        if conf.get(flag, True) is not True:
+            raise ModelLoadError(f"frontend_conf.{flag}: only true is supported, got {conf[flag]!r}")
+    dither = conf.get("dither", _DEFAULTS["dither"])
+    if isinstance(dither, bool) or not isinstance(dither, (int, float)) or dither < 0:
+        raise ModelLoadError(f"frontend_conf.dither: expected a number >= 0, got {dither!r}")
+    if dither > 0:
+        logger.warning("frontend_conf.dither is %s; using 0 so that results are deterministic", dither)
+    n_mels = _positive(conf, "n_mels", int)
+    lfr_m = _positive(conf, "lfr_m", int)
+    shift = scale = None
+    if cmvn_path is not None:
+        shift, scale = load_cmvn(cmvn_path)
+        dim = n_mels * lfr_m
+        if shift.numel() < dim:
+            raise ModelLoadError(f"{cmvn_path}: CMVN has {shift.numel()} values, the features have {dim}")
+        shift, scale = shift[:dim].clone(), scale[:dim].clone()
+    return FrontendConfig(
+        sample_rate=fs,
+        n_mels=n_mels,
+        frame_length_ms=_positive(conf, "frame_length", float),
+        frame_shift_ms=_positive(conf, "frame_shift", float),
+        lfr_m=lfr_m,
+        lfr_n=_positive(conf, "lfr_n", int),
+        dither=0.0,
+        cmvn_shift=shift,
+        cmvn_scale=scale,
+    )
