@@ -27,6 +27,7 @@ __all__ = [
     "SanmEncoderDims",
     "SanmEncoderLayer",
     "SanmFeedForward",
+    "fsmn_memory",
     "key_padding_bias",
     "padding_mask",
     "parse_sanm_encoder_dims",
