@@ -131,6 +131,11 @@ def load_pieces(source: Path) -> list[np.ndarray]:
             samples, rate = read_wav(path)
             if rate == SAMPLE_RATE:
                 pieces.append(samples)
+    if not pieces:  # any other folder of speech: its short 16 kHz WAVs, whole (a generated corpus, say)
+        for path in sorted(source.glob("*.wav"))[:64]:
+            samples, rate = read_wav(path)
+            if rate == SAMPLE_RATE and samples.size <= 30 * rate:
+                pieces.append(samples)
     if not pieces:
         raise FileNotFoundError(f"no 16 kHz speech WAVs (or audio_meta.json sentences) under {source}")
     return pieces
