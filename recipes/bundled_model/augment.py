@@ -1,0 +1,132 @@
+"""Waveform and feature augmentation on the training device, batched.
+
+Applied per utterance with independent random choices: simple reverberation (exponentially decaying noise
+impulse response), telephone band (300-3400 Hz) with optional 8-bit mu-law, additive noise (white, pink,
+brown or babble from another utterance of the batch) at 0-30 dB SNR, gain with clipping; then
+SpecAugment-style masks on the LFR features.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+SR = 16000
+
+
+def _rand(n: int, lo: float, hi: float, device: torch.device, gen: torch.Generator) -> torch.Tensor:
+    return lo + (hi - lo) * torch.rand(n, device=device, generator=gen)
+
+
+def _fft_len(n: int) -> int:
+    return 1 << max(1, (n - 1).bit_length())
+
+
+def colored_noise(b: int, n: int, exponent: torch.Tensor, device: torch.device, gen: torch.Generator) -> torch.Tensor:
+    """Noise with power spectrum ~ 1/f^exponent (0 white, 1 pink, 2 brown), unit RMS per row."""
+    white = torch.randn(b, n, device=device, generator=gen)
+    spec = torch.fft.rfft(white, dim=1)
+    f = torch.arange(spec.shape[1], device=device).clamp(min=1).float()
+    spec = spec * f[None, :].pow(-exponent[:, None] / 2)
+    x = torch.fft.irfft(spec, n, dim=1)
+    return x / x.pow(2).mean(dim=1, keepdim=True).sqrt().clamp(min=1e-8)
+
+
+def reverb(x: torch.Tensor, sel: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Convolve the selected rows with synthetic room responses (RT60 0.15-0.9 s)."""
+    idx = sel.nonzero().flatten()
+    if idx.numel() == 0:
+        return x
+    b, n = idx.numel(), x.shape[1]
+    rir_len = int(0.5 * SR)
+    t = torch.arange(rir_len, device=x.device).float() / SR
+    rt60 = _rand(b, 0.15, 0.9, x.device, gen)
+    decay = torch.exp(-6.9 * t[None, :] / rt60[:, None])
+    rir = torch.randn(b, rir_len, device=x.device, generator=gen) * decay
+    pre = int(0.002 * SR)
+    rir[:, :pre] = 0
+    direct = _rand(b, 1.0, 4.0, x.device, gen)  # direct-to-reverberant amplitude ratio
+    rir = rir / rir.norm(dim=1, keepdim=True).clamp(min=1e-8)
+    rir[:, 0] = direct
+    m = _fft_len(n + rir_len)
+    y = torch.fft.irfft(torch.fft.rfft(x[idx], m) * torch.fft.rfft(rir, m), m)[:, :n]
+    y = y * (x[idx].abs().amax(dim=1, keepdim=True) / y.abs().amax(dim=1, keepdim=True).clamp(min=1e-8))
+    out = x.clone()
+    out[idx] = y
+    return out
+
+
+def telephone(x: torch.Tensor, sel: torch.Tensor, mulaw: torch.Tensor) -> torch.Tensor:
+    """Band-limit selected rows to 300-3400 Hz (an 8 kHz channel), some through 8-bit mu-law."""
+    idx = sel.nonzero().flatten()
+    if idx.numel() == 0:
+        return x
+    n = x.shape[1]
+    spec = torch.fft.rfft(x[idx], dim=1)
+    f = torch.fft.rfftfreq(n, 1 / SR).to(x.device)
+    spec = spec * ((f >= 300) & (f <= 3400)).float()[None, :]
+    y = torch.fft.irfft(spec, n, dim=1)
+    mu = 255.0
+    q = torch.sign(y) * torch.log1p(mu * y.abs().clamp(max=1)) / math.log1p(mu)
+    q = torch.round(q * 127) / 127
+    yq = torch.sign(q) * ((1 + mu) ** q.abs() - 1) / mu
+    y = torch.where(mulaw[idx, None], yq, y)
+    out = x.clone()
+    out[idx] = y
+    return out
+
+
+def add_noise(x: torch.Tensor, lengths: torch.Tensor, sel: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    b, n = x.shape
+    dev = x.device
+    valid = (torch.arange(n, device=dev)[None, :] < lengths[:, None]).float()
+    exponent = torch.randint(0, 3, (b,), device=dev, generator=gen).float()
+    noise = colored_noise(b, n, exponent, dev, gen)
+    babble = torch.rand(b, device=dev, generator=gen) < 0.2
+    if b > 1:
+        other = torch.roll(x, shifts=1, dims=0).flip(1)
+        other = other / other.pow(2).mean(dim=1, keepdim=True).sqrt().clamp(min=1e-8)
+        noise = torch.where(babble[:, None], other, noise)
+    snr_db = _rand(b, 0.0, 30.0, dev, gen)
+    snr_db = torch.where(babble, snr_db.clamp(min=8.0), snr_db)
+    p_sig = (x.pow(2) * valid).sum(1) / valid.sum(1).clamp(min=1)
+    scale = (p_sig / (10 ** (snr_db / 10))).sqrt()
+    return x + torch.where(sel[:, None], noise * scale[:, None] * valid, torch.zeros_like(x))
+
+
+def augment(x: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator, p: float = 0.8) -> torch.Tensor:
+    """x: (B, N) float waveforms in [-1, 1], zero-padded; returns the same shape."""
+    b = x.shape[0]
+    dev = x.device
+
+    def coin(prob: float) -> torch.Tensor:
+        return torch.rand(b, device=dev, generator=gen) < prob
+
+    on = coin(p)
+    x = reverb(x, on & coin(0.3), gen)
+    x = telephone(x, on & coin(0.15), coin(0.5))
+    x = add_noise(x, lengths, on & coin(0.6), gen)
+    gain_db = torch.where(on, _rand(b, -25.0, 6.0, dev, gen), torch.zeros(b, device=dev))
+    x = (x * (10 ** (gain_db / 20))[:, None]).clamp(-1.0, 1.0)
+    valid = torch.arange(x.shape[1], device=dev)[None, :] < lengths[:, None]
+    return x * valid
+
+
+def spec_augment(feats: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator, n_mels: int = 80) -> torch.Tensor:
+    """Two time masks (<= 5 LFR frames) and two mel-band masks (<= 10 bins, all stacked copies)."""
+    b, t, d = feats.shape
+    dev = feats.device
+    keep = torch.ones(b, t, d, device=dev, dtype=feats.dtype)
+    ar_t = torch.arange(t, device=dev)[None, :]
+    ar_f = (torch.arange(d, device=dev) % n_mels)[None, :]
+    for _ in range(2):
+        width = torch.randint(0, 6, (b,), device=dev, generator=gen)
+        start = (torch.rand(b, device=dev, generator=gen) * (lengths - width).clamp(min=1)).long()
+        m = (ar_t >= start[:, None]) & (ar_t < (start + width)[:, None])
+        keep = keep * (~m).to(feats.dtype)[:, :, None]
+        fw = torch.randint(0, 11, (b,), device=dev, generator=gen)
+        fs = torch.randint(0, n_mels - 10, (b,), device=dev, generator=gen)
+        fm = (ar_f >= fs[:, None]) & (ar_f < (fs + fw)[:, None])
+        keep = keep * (~fm).to(feats.dtype)[:, None, :]
+    return feats * keep

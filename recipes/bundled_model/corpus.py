@@ -1,0 +1,198 @@
+"""Synthesise the corpus in parallel and write it as shards the trainer can pick up while it runs.
+
+Each shard ``{split}_{k:04d}.npz`` holds ``audio`` (int16, all utterances concatenated), ``offsets``
+(n+1), ``meta`` (JSON: text, lang, voice, ...). Shards are renamed into place once complete, so a reader
+never sees half a shard. Test and hotword shards come first, then training shards in random order.
+
+    python -m recipes.bundled_model.corpus --text .dev/gpu/text --out /tmp/corpus --workers 14
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import multiprocessing as mp
+import os
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recipes.bundled_model import tts, voices
+
+log = logging.getLogger(__name__)
+
+_ENV: tts.TtsEnv | None = None
+
+
+def _init_worker(root: str, extra_lib: str | None) -> None:
+    global _ENV
+    _ENV = tts.TtsEnv(Path(root), Path(extra_lib) if extra_lib else None)
+
+
+def _codec(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, str]:
+    """Round trip through a lossy codec (Opus or MP3) at a low bit rate, when libsndfile offers them."""
+    try:
+        import soundfile as sf
+    except ImportError:
+        return x, ""
+    fmt, sub = rng.choice([("OGG", "OPUS"), ("MP3", "MPEG_LAYER_III")])
+    buf = io.BytesIO()
+    try:
+        sf.write(buf, np.clip(x, -1, 1), tts.TARGET_SR, format=fmt, subtype=sub,
+                 compression_level=rng.uniform(0.6, 1.0))
+        buf.seek(0)
+        y, sr = sf.read(buf, dtype="float32")
+    except Exception:  # noqa: BLE001 - a codec missing from this libsndfile build just means no codec
+        return x, ""
+    if y.ndim > 1:
+        y = y.mean(axis=1)
+    if sr != tts.TARGET_SR:
+        y = tts.resample(y, sr)
+    return y.astype(np.float32), sub.lower()
+
+
+def _synth_chunk(jobs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], np.ndarray | None]]:
+    assert _ENV is not None
+    out: list[tuple[dict[str, Any], np.ndarray | None]] = []
+    fest = [j for j in jobs if j["engine"] == "festival"]
+    fest_audio = tts.festival_batch(_ENV, [(tts.speech_text_en(j["text"]), j["voice"], j["rate"]) for j in fest]) \
+        if fest else []
+    fest_map = {id(j): a for j, a in zip(fest, fest_audio, strict=True)}
+    for j in jobs:
+        rng = random.Random(j["seed"])
+        say = tts.speech_text_en(j["text"]) if j["lang"] == "en" else j["text"]
+        try:
+            if j["engine"] == "espeak":
+                x: np.ndarray | None = tts.espeak(_ENV, say, j["voice"], int(j["rate"]), j["pitch"], j["gap"])
+            elif j["engine"] == "flite":
+                x = tts.flite(_ENV, say, j["voice"], j["rate"], j["pitch"] or None)
+            else:
+                x = fest_map[id(j)]
+        except Exception as exc:  # noqa: BLE001 - one failed utterance must not stop the corpus
+            log.warning("synthesis failed for %s: %s", j["id"], exc)
+            x = None
+        if x is not None:
+            x = _trim(x)
+            peak = float(np.abs(x).max()) if len(x) else 0.0
+            if peak < 1e-3 or len(x) < 1600:
+                x = None
+            else:
+                x = x * (0.7 / peak)
+                if j.get("codec_p", 0.0) > 0 and rng.random() < j["codec_p"]:
+                    x, j["codec"] = _codec(x, rng)
+        out.append((j, x))
+    return out
+
+
+def _trim(x: np.ndarray, thresh: float = 1e-3, pad: int = 1600) -> np.ndarray:
+    """Cut leading/trailing silence down to 0.1 s (engines pad differently; the model need not learn it)."""
+    idx = np.flatnonzero(np.abs(x) > thresh)
+    if len(idx) == 0:
+        return x
+    return x[max(0, idx[0] - pad) : idx[-1] + pad]
+
+
+def _read_jsonl(path: Path) -> list[Any]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def build_jobs(text_dir: Path, n_en: int, n_zh: int, seed: int = 0) -> dict[str, list[dict[str, Any]]]:
+    """All synthesis jobs, grouped by split: test_en, test_zh, hot_en, hot_zh, train."""
+    rng = random.Random(seed)
+    splits: dict[str, list[dict[str, Any]]] = {}
+
+    def job(split: str, i: int, lang: str, text: str, test: bool, extra: dict[str, Any] | None = None) -> dict[
+            str, Any]:
+        v = voices.pick_en(rng, test) if lang == "en" else voices.pick_zh(rng, test)
+        d = {"id": f"{split}-{i:06d}", "split": split, "lang": lang, "text": text, "engine": v.engine,
+             "voice": v.name, "rate": v.rate, "pitch": v.pitch, "gap": v.gap, "seed": rng.getrandbits(32),
+             "codec_p": 0.0 if test else 0.12, "codec": ""}
+        d.update(extra or {})
+        return d
+
+    splits["test_en"] = [job("test_en", i, "en", t, True) for i, t in enumerate(_read_jsonl(text_dir /
+                                                                                            "test_en.jsonl"))]
+    splits["test_zh"] = [job("test_zh", i, "zh", t, True) for i, t in enumerate(_read_jsonl(text_dir /
+                                                                                            "test_zh.jsonl"))]
+    splits["hot_en"] = [job("hot_en", i, "en", t, True, {"name": n}) for i, (n, t) in enumerate(
+        _read_jsonl(text_dir / "hot_en.jsonl"))]
+    splits["hot_zh"] = [job("hot_zh", i, "zh", t, True, {"name": n}) for i, (n, t) in enumerate(
+        _read_jsonl(text_dir / "hot_zh.jsonl"))]
+    en = _read_jsonl(text_dir / "train_en.jsonl")[:n_en]
+    zh = _read_jsonl(text_dir / "train_zh.jsonl")[:n_zh]
+    train = [job("train", i, "en", t, False) for i, t in enumerate(en)]
+    train += [job("train", len(en) + i, "zh", t, False) for i, t in enumerate(zh)]
+    rng.shuffle(train)
+    splits["train"] = train
+    return splits
+
+
+def write_shard(path: Path, items: list[tuple[dict[str, Any], np.ndarray]]) -> None:
+    audio = [np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16) for _, x in items]
+    offsets = np.zeros(len(audio) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(a) for a in audio])
+    meta = json.dumps([{k: v for k, v in j.items() if k not in ("seed", "codec_p")} for j, _ in items],
+                      ensure_ascii=False)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, audio=np.concatenate(audio) if audio else np.zeros(0, np.int16), offsets=offsets,
+             meta=np.array(meta))
+    os.replace(tmp, path)
+
+
+def read_shard(path: Path) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    with np.load(path) as z:
+        return z["audio"], z["offsets"], json.loads(str(z["meta"]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--text", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--root", default="/", help="dpkg -x tree holding the TTS engines")
+    ap.add_argument("--extra-lib", default=None, help="folder with the PulseAudio stand-ins")
+    ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
+    ap.add_argument("--n-en", type=int, default=60000)
+    ap.add_argument("--n-zh", type=int, default=50000)
+    ap.add_argument("--shard", type=int, default=2500)
+    ap.add_argument("--chunk", type=int, default=24)
+    ap.add_argument("--splits", default="test_en,test_zh,hot_en,hot_zh,train")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    args.out.mkdir(parents=True, exist_ok=True)
+    splits = build_jobs(args.text, args.n_en, args.n_zh)
+    t0 = time.time()
+    with mp.Pool(args.workers, initializer=_init_worker, initargs=(args.root, args.extra_lib)) as pool:
+        for name in args.splits.split(","):
+            jobs = splits[name]
+            chunks = [jobs[i : i + args.chunk] for i in range(0, len(jobs), args.chunk)]
+            buf: list[tuple[dict[str, Any], np.ndarray]] = []
+            k = failed = 0
+            seconds = 0.0
+            for res in pool.imap(_synth_chunk, chunks):
+                for j, x in res:
+                    if x is None:
+                        failed += 1
+                        continue
+                    buf.append((j, x))
+                    seconds += len(x) / tts.TARGET_SR
+                if name == "train" and len(buf) >= args.shard:
+                    write_shard(args.out / f"{name}_{k:04d}.npz", buf)
+                    k += 1
+                    buf = []
+                    log.info("%s shard %d written (%.0f s elapsed, %.1f h audio)", name, k, time.time() - t0,
+                             seconds / 3600)
+            if buf:
+                write_shard(args.out / f"{name}_{k:04d}.npz", buf)
+            log.info("%s done: %d failed, %.2f h audio, %.0f s elapsed", name, failed, seconds / 3600,
+                     time.time() - t0)
+    (args.out / "DONE").write_text("ok\n")
+
+
+if __name__ == "__main__":
+    main()

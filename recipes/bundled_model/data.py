@@ -1,0 +1,99 @@
+"""The training pool on the device: shards appended to one int16 buffer as the generator writes them."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import sentencepiece as spm
+import torch
+
+from recipes.bundled_model import tokenizer
+from recipes.bundled_model.corpus import read_shard
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pool:
+    device: torch.device
+    sp: spm.SentencePieceProcessor
+    capacity: int
+    buffer: torch.Tensor = field(init=False)
+    used: int = 0
+    starts: list[int] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    targets: list[list[int]] = field(default_factory=list)
+    langs: list[str] = field(default_factory=list)
+    loaded: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.buffer = torch.zeros(self.capacity, dtype=torch.int16, device=self.device)
+
+    def poll(self, folder: Path, prefix: str = "train_") -> int:
+        """Load shards not seen yet; returns how many utterances were added."""
+        added = 0
+        for path in sorted(folder.glob(f"{prefix}*.npz")):
+            if path.name in self.loaded or path.name.endswith(".tmp.npz"):
+                continue
+            audio, offsets, meta = read_shard(path)
+            if self.used + len(audio) > self.capacity:
+                log.warning("pool full; %s skipped", path.name)
+                self.loaded.add(path.name)
+                continue
+            self.buffer[self.used : self.used + len(audio)] = torch.from_numpy(audio).to(self.device)
+            for i, m in enumerate(meta):
+                self.starts.append(self.used + int(offsets[i]))
+                self.lengths.append(int(offsets[i + 1] - offsets[i]))
+                self.targets.append(tokenizer.encode_target(self.sp, m["lang"], m["text"]))
+                self.langs.append(m["lang"])
+            self.used += len(audio)
+            self.loaded.add(path.name)
+            added += len(meta)
+        return added
+
+    @property
+    def hours(self) -> float:
+        return self.used / 16000 / 3600
+
+    def batches(self, rng: random.Random, budget: int, pool_size: int = 4096) -> list[list[int]]:
+        """Random utterances grouped by length so that max_len * count <= budget samples."""
+        n = len(self.starts)
+        idx = rng.sample(range(n), min(n, pool_size))
+        idx.sort(key=lambda i: self.lengths[i])
+        out: list[list[int]] = []
+        cur: list[int] = []
+        for i in idx:
+            if cur and self.lengths[i] * (len(cur) + 1) > budget:
+                out.append(cur)
+                cur = []
+            cur.append(i)
+        if cur:
+            out.append(cur)
+        rng.shuffle(out)
+        return out
+
+    def gather(self, batch: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, Lmax) float waveforms in [-1, 1], zero-padded, and lengths."""
+        starts = torch.tensor([self.starts[i] for i in batch], device=self.device)
+        lens = torch.tensor([self.lengths[i] for i in batch], device=self.device)
+        lmax = int(lens.max())
+        ar = torch.arange(lmax, device=self.device)[None, :]
+        valid = ar < lens[:, None]
+        pos = (starts[:, None] + ar).clamp(max=self.used - 1)
+        x = self.buffer[pos].float() / 32768.0
+        return x * valid, lens
+
+
+def load_eval_split(folder: Path, name: str) -> tuple[list[np.ndarray], list[dict]]:
+    waves: list[np.ndarray] = []
+    metas: list[dict] = []
+    for path in sorted(folder.glob(f"{name}_*.npz")):
+        audio, offsets, meta = read_shard(path)
+        for i, m in enumerate(meta):
+            waves.append(audio[offsets[i] : offsets[i + 1]].astype(np.float32) / 32768.0)
+            metas.append(m)
+    return waves, metas
