@@ -1,0 +1,205 @@
+"""Server settings: defaults, overridden by a TOML/YAML file, by ``LINGTING_*`` variables, by CLI flags.
+
+Every setting has one name used everywhere: ``port`` is ``port = 50051`` in the file,
+``LINGTING_PORT`` in the environment and ``--port`` on the command line. Limits may also sit in a
+``[limits]`` table of the file. The file comes from ``--config`` or ``LINGTING_CONFIG``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ConfigError", "Limits", "Settings", "load_settings", "setting_names"]
+
+ENV_PREFIX = "LINGTING_"
+MIB = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A setting is unknown or its value cannot be parsed."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """What one request may ask of the server; every value is configuration."""
+
+    max_audio_bytes: int = 64 * MIB  # one Recognize message's audio; bigger files go through the stream
+    max_stream_bytes: int = 1024 * MIB  # total audio bytes of one StreamingRecognize call
+    max_audio_duration_s: float = 4 * 3600.0  # decoded duration, unary and stream
+    max_hotwords_per_request: int = 1000  # after merging inline, named and default sets
+    max_hotword_sets_per_request: int = 32
+    max_labels: int = 64
+    max_label_key_chars: int = 63
+    max_label_value_chars: int = 255
+    max_receive_message_mb: int = 80  # must exceed max_audio_bytes plus the config
+    max_in_flight: int = 64  # concurrent recognitions and streams; beyond: RESOURCE_EXHAUSTED
+    retry_after_s: float = 1.0  # RetryInfo sent with RESOURCE_EXHAUSTED
+
+    @property
+    def max_audio_duration_ms(self) -> int:
+        return int(self.max_audio_duration_s * 1000)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything ``lingting serve`` needs; frozen, built once by ``load_settings``."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    data_dir: Path = Path("var")
+    database_url: str | None = None  # None: SQLite file ``<data_dir>/lingting.db``
+    model_dir: Path | None = None  # None: the bundled default model
+    vad_model_dir: Path | None = None
+    punc_model_dir: Path | None = None
+    device: str = "auto"
+    dtype: str | None = None
+    # Bearer token of the TenantService; unset disables that service (the CLI still manages tenants).
+    admin_token: str | None = None
+    api_key_pepper: str | None = None  # HMAC key for stored API key hashes (keep it with the database)
+    auth_cache_ttl_s: float = 30.0
+    log_level: str = "WARNING"
+    log_format: str = "kv"  # "kv" (key=value) or "json"
+    shutdown_grace_s: float = 5.0
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'lingting.db').resolve()}"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def setting_names() -> tuple[str, ...]:
+    """Every setting name (limits included, flattened)."""
+    top = [f.name for f in dataclasses.fields(Settings) if f.name != "limits"]
+    return (*top, *(f.name for f in dataclasses.fields(Limits)))
+
+
+def _convert(name: str, raw: Any, hint: Any) -> Any:
+    """Parse ``raw`` (a string from the environment, or a TOML/YAML value) as the field's type."""
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), hint) if args else hint
+    if raw is None or (optional and isinstance(raw, str) and raw.strip() == ""):
+        if optional:
+            return None
+        raise ConfigError(f"{name}: a value is required")
+    try:
+        if base is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if base is int:
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return int(raw)
+        if base is float:
+            return float(raw)
+        if base is Path:
+            return Path(str(raw)).expanduser()
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}: cannot parse {raw!r} as {getattr(base, '__name__', base)}") from exc
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        else:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        raise ConfigError(f"config file {path} is not valid: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a table of settings")
+    flat = {k: v for k, v in data.items() if k != "limits"}
+    limits = data.get("limits", {})
+    if not isinstance(limits, dict):
+        raise ConfigError(f"config file {path}: [limits] must be a table")
+    flat.update(limits)
+    return flat
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Defaults < file (``config_file`` or ``LINGTING_CONFIG``) < ``LINGTING_*`` env < ``overrides``.
+
+    ``overrides`` holds CLI flags by setting name; ``None`` values mean "not given" and are skipped.
+    """
+    env = os.environ if env is None else env
+    names = set(setting_names())
+    values: dict[str, Any] = {}
+    path = config_file or env.get(ENV_PREFIX + "CONFIG") or None
+    if path:
+        from_file = _read_file(Path(path))
+        unknown = sorted(set(from_file) - names)
+        if unknown:
+            raise ConfigError(f"config file {path}: unknown settings {unknown}")
+        values.update(from_file)
+    for name in names:
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = raw
+    for name, value in (overrides or {}).items():
+        if name not in names:
+            raise ConfigError(f"unknown setting {name!r}")
+        if value is not None:
+            values[name] = value
+    top_hints, limit_hints = _hints(Settings), _hints(Limits)
+    top = {k: _convert(k, v, top_hints[k]) for k, v in values.items() if k in top_hints and k != "limits"}
+    lim = {k: _convert(k, v, limit_hints[k]) for k, v in values.items() if k in limit_hints}
+    settings = Settings(**top, limits=Limits(**lim))
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    limits = settings.limits
+    if not 0 <= settings.port <= 65535:
+        raise ConfigError(f"port: {settings.port} is not a TCP port")
+    if settings.log_format not in ("kv", "json"):
+        raise ConfigError(f"log_format: {settings.log_format!r} is not 'kv' or 'json'")
+    for name in (
+        "max_audio_bytes",
+        "max_stream_bytes",
+        "max_hotwords_per_request",
+        "max_in_flight",
+        "max_receive_message_mb",
+    ):
+        if getattr(limits, name) <= 0:
+            raise ConfigError(f"{name}: must be positive")
+    if limits.max_audio_duration_s <= 0:
+        raise ConfigError("max_audio_duration_s: must be positive")
+    if limits.max_receive_message_mb * MIB < limits.max_audio_bytes:
+        raise ConfigError(
+            "max_receive_message_mb must be at least max_audio_bytes (plus room for the config)"
+        )
