@@ -5,6 +5,11 @@ crossings, rolloff 0.99, rates reduced by their gcd). torchaudio is not a depend
 filter is built from its definition: for each of the ``new`` output phases a kernel of ``2*width + orig``
 taps, applied as one strided ``conv1d``. Kernels are computed in float64 and stored as float32, as
 torchaudio does, and cached per (orig, new, device).
+
+For rate pairs whose gcd-reduced numbers are large (44101 -> 16000 would need a 16000 x 44135 kernel,
+2.8 GB) the dense kernel is never built: each output phase keeps only the ``2*width + 1`` taps where the
+windowed sinc is non-zero, and outputs are gathered in chunks. The kept taps have the very same values; the
+dropped ones are exactly zero or below 1e-30, so results agree with the dense form to float rounding.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from typing import overload
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -25,7 +30,10 @@ logger = logging.getLogger(__name__)
 LOWPASS_FILTER_WIDTH = 6
 ROLLOFF = 0.99
 
-_kernel_cache: dict[tuple[int, int, str], tuple[torch.Tensor, int]] = {}
+MAX_DENSE_KERNEL = 1 << 22  # elements; above this the sparse per-phase form is used
+SPARSE_CHUNK = 1 << 16  # output samples gathered per step in the sparse form
+
+_kernel_cache: dict[tuple[Any, ...], Any] = {}
 _cache_lock = threading.Lock()
 
 
@@ -34,37 +42,87 @@ def _reduced(orig_hz: int, new_hz: int) -> tuple[int, int]:
     return orig_hz // g, new_hz // g
 
 
-def sinc_kernel(orig_hz: int, new_hz: int, device: torch.device | None = None) -> tuple[torch.Tensor, int]:
-    """The (new, 1, 2*width + orig) float32 polyphase kernel and ``width`` for the gcd-reduced rates.
-
-    ``new`` output phases each see ``2*width + orig`` input samples; ``width`` is the number of input
-    samples the sinc reaches on either side (enough for ``LOWPASS_FILTER_WIDTH`` zero crossings).
-    """
+def _geometry(orig_hz: int, new_hz: int) -> tuple[int, int, float, int]:
+    """(orig, new, base_freq, width) of the reduced rate pair."""
     if orig_hz <= 0 or new_hz <= 0:
         raise ValueError(f"sample rates must be positive, got {orig_hz} -> {new_hz}")
-    dev = torch.device("cpu") if device is None else torch.device(device)
-    key = (orig_hz, new_hz, str(dev))
-    with _cache_lock:
-        cached = _kernel_cache.get(key)
-    if cached is not None:
-        return cached
     orig, new = _reduced(orig_hz, new_hz)
     base_freq = min(orig, new) * ROLLOFF
-    width = math.ceil(LOWPASS_FILTER_WIDTH * orig / base_freq)
-    taps = torch.arange(-width, width + orig, dtype=torch.float64)[None, None] / orig
-    # torchaudio divides the phase offsets in the default dtype (float32) before adding the float64 taps.
-    phase = torch.arange(0, -new, -1).to(torch.float32)[:, None, None] / new
+    return orig, new, base_freq, math.ceil(LOWPASS_FILTER_WIDTH * orig / base_freq)
+
+
+def _kernel_values(phase: torch.Tensor, taps: torch.Tensor, base_freq: float, orig: int) -> torch.Tensor:
+    """Windowed sinc at (phase float32 + taps float64) * base_freq, torchaudio's formula, -> float32."""
     t = (phase + taps) * base_freq
     t = t.clamp(-LOWPASS_FILTER_WIDTH, LOWPASS_FILTER_WIDTH)
     window = torch.cos(t * math.pi / LOWPASS_FILTER_WIDTH / 2) ** 2
     t = t * math.pi
     safe_t = torch.where(t == 0, torch.ones_like(t), t)
     sinc = torch.where(t == 0, torch.ones_like(t), torch.sin(safe_t) / safe_t)
-    kernel = (sinc * (window * (base_freq / orig))).to(torch.float32).to(dev)
-    result = (kernel, width)
+    return (sinc * (window * (base_freq / orig))).to(torch.float32)
+
+
+def _cached(key: tuple[Any, ...], build: Any) -> Any:
     with _cache_lock:
-        _kernel_cache[key] = result
-    return result
+        hit = _kernel_cache.get(key)
+    if hit is None:
+        hit = build()
+        with _cache_lock:
+            _kernel_cache[key] = hit
+    return hit
+
+
+def sinc_kernel(orig_hz: int, new_hz: int, device: torch.device | None = None) -> tuple[torch.Tensor, int]:
+    """The (new, 1, 2*width + orig) float32 polyphase kernel and ``width`` for the gcd-reduced rates.
+
+    ``new`` output phases each see ``2*width + orig`` input samples; ``width`` is the number of input
+    samples the sinc reaches on either side (enough for ``LOWPASS_FILTER_WIDTH`` zero crossings).
+    """
+    orig, new, base_freq, width = _geometry(orig_hz, new_hz)
+    dev = torch.device("cpu") if device is None else torch.device(device)
+
+    def build() -> tuple[torch.Tensor, int]:
+        taps = torch.arange(-width, width + orig, dtype=torch.float64)[None, None] / orig
+        # torchaudio divides the phase offsets in float32 before adding the float64 taps.
+        phase = torch.arange(0, -new, -1).to(torch.float32)[:, None, None] / new
+        return _kernel_values(phase, taps, base_freq, orig).to(dev), width
+
+    return _cached(("dense", orig, new, str(dev)), build)  # type: ignore[no-any-return]
+
+
+def _sparse_kernel(orig_hz: int, new_hz: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-phase non-zero taps: weights (new, 2*width+1) and each phase's first tap index (new,)."""
+    orig, new, base_freq, width = _geometry(orig_hz, new_hz)
+
+    def build() -> tuple[torch.Tensor, torch.Tensor]:
+        p = torch.arange(new)
+        first = torch.div(p * orig, new, rounding_mode="floor")
+        index = first[:, None] + torch.arange(2 * width + 1)[None, :]
+        taps = (index - width).to(torch.float64) / orig
+        phase = (-p).to(torch.float32)[:, None] / new
+        weights = _kernel_values(phase, taps, base_freq, orig)
+        weights = torch.where(index < 2 * width + orig, weights, torch.zeros_like(weights))
+        return weights.to(device), first.to(device)
+
+    return _cached(("sparse", orig, new, str(device)), build)  # type: ignore[no-any-return]
+
+
+def _resample_sparse(flat: torch.Tensor, orig_hz: int, new_hz: int) -> torch.Tensor:
+    """(n, length) -> (n, ceil(length*new/orig)) through the per-phase taps, in chunks of outputs."""
+    orig, new, _, width = _geometry(orig_hz, new_hz)
+    weights, first = _sparse_kernel(orig_hz, new_hz, flat.device)
+    n_taps = weights.shape[1]
+    length = flat.shape[-1]
+    target = math.ceil(new * length / orig)
+    padded = F.pad(flat, (width, width + orig + n_taps))
+    taps = torch.arange(n_taps, device=flat.device)
+    out = []
+    for lo in range(0, target, SPARSE_CHUNK):
+        q = torch.arange(lo, min(lo + SPARSE_CHUNK, target), device=flat.device)
+        block, phase = torch.div(q, new, rounding_mode="floor"), q % new
+        index = (block * orig + first[phase])[:, None] + taps[None, :]
+        out.append((padded[:, index] * weights[phase].to(flat.dtype)).sum(-1))
+    return torch.cat(out, dim=1) if out else flat.new_zeros((flat.shape[0], 0))
 
 
 def _resample_tensor(wave: torch.Tensor, orig_hz: int, new_hz: int) -> torch.Tensor:
@@ -72,10 +130,12 @@ def _resample_tensor(wave: torch.Tensor, orig_hz: int, new_hz: int) -> torch.Ten
         return wave
     if not wave.is_floating_point():
         raise TypeError(f"resample needs a floating-point waveform, got {wave.dtype}")
-    orig, new = _reduced(orig_hz, new_hz)
-    kernel, width = sinc_kernel(orig_hz, new_hz, wave.device)
+    orig, new, _, width = _geometry(orig_hz, new_hz)
     shape = wave.shape
     flat = wave.reshape(-1, shape[-1])
+    if new * (2 * width + orig) > MAX_DENSE_KERNEL:
+        return _resample_sparse(flat, orig_hz, new_hz).reshape(*shape[:-1], -1)
+    kernel, _ = sinc_kernel(orig_hz, new_hz, wave.device)
     length = flat.shape[-1]
     padded = F.pad(flat, (width, width + orig))
     out = F.conv1d(padded[:, None], kernel.to(flat.dtype), stride=orig)  # (n, new, frames)
