@@ -56,8 +56,12 @@ async def _transcribe(args: argparse.Namespace) -> int:
 
     config = EngineConfig(vad="none") if args.no_vad else EngineConfig()
     engine = Engine.load(
-        args.model, device=args.device, dtype=args.dtype, vad_model_dir=args.vad_model,
-        punc_model_dir=args.punc_model, config=config,
+        args.model,
+        device=args.device,
+        dtype=args.dtype,
+        vad_model_dir=args.vad_model,
+        punc_model_dir=args.punc_model,
+        config=config,
     )
     options = TranscribeOptions(
         language=args.language,

@@ -27,6 +27,7 @@ from asr_engine.models.base import AsrModel, DecodeRequest, Hypothesis
 from asr_engine.models.loader import load_model
 from asr_engine.scheduler import BatchScheduler, SchedulerConfig
 from asr_engine.types import AudioFormat, ModelInfo, Segment, TranscribeOptions, Transcript
+from asr_engine.vad.base import VoiceActivityDetector
 
 __all__ = ["BUNDLED_DIR", "Engine", "EngineConfig", "default_model_dir", "resolve_device"]
 
@@ -64,8 +65,14 @@ def resolve_device(device: str) -> torch.device:
 
 
 def _resolve_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
-    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+    names = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+    }
     if dtype is None or dtype == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     if dtype not in names:
@@ -98,7 +105,7 @@ class Engine:
         model_dir: Path,
         device: torch.device,
         dtype: torch.dtype,
-        vad: Any | None,
+        vad: VoiceActivityDetector | None,
         vad_kind: str,
         punctuator: Any,
         config: EngineConfig,
@@ -150,11 +157,22 @@ class Engine:
         )
         log.info(
             "model loaded path=%s family=%s device=%s dtype=%s vad=%s load_s=%.2f",
-            path, model.family, resolved_device, torch_dtype, vad_kind, time.perf_counter() - started,
+            path,
+            model.family,
+            resolved_device,
+            torch_dtype,
+            vad_kind,
+            time.perf_counter() - started,
         )
         return cls(
-            model, model_dir=path, device=resolved_device, dtype=torch_dtype, vad=vad, vad_kind=vad_kind,
-            punctuator=punctuator, config=config,
+            model,
+            model_dir=path,
+            device=resolved_device,
+            dtype=torch_dtype,
+            vad=vad,
+            vad_kind=vad_kind,
+            punctuator=punctuator,
+            config=config,
         )
 
     @classmethod
@@ -263,15 +281,20 @@ class Engine:
 
         self._check_options(options)
         return StreamingSession(
-            self, options, audio_format=audio_format, interim_results=interim_results,
+            self,
+            options,
+            audio_format=audio_format,
+            interim_results=interim_results,
             max_duration_ms=max_duration_ms,
         )
 
     # ------------------------------------------------------------------ internals
     def _check_options(self, options: TranscribeOptions) -> None:
         language = options.language
-        if language not in (None, "", "auto") and self._model.languages and (
-            language not in self._model.languages
+        if (
+            language not in (None, "", "auto")
+            and self._model.languages
+            and (language not in self._model.languages)
         ):
             raise InvalidOptionsError(
                 "language", f"{language!r} is not supported by this model; use one of {self._model.languages}"
@@ -285,7 +308,9 @@ class Engine:
     def decode_request(self, options: TranscribeOptions) -> DecodeRequest:
         language = None if options.language in (None, "", "auto") else options.language
         return DecodeRequest(
-            language=language, itn=False, timestamps=options.word_timestamps,
+            language=language,
+            itn=False,
+            timestamps=options.word_timestamps,
             hotwords=options.hotwords,
         )
 
@@ -295,10 +320,17 @@ class Engine:
         use_vad = options.vad
         if use_vad is None:
             use_vad = duration_ms > self._config.single_segment_max_ms
-        if not use_vad or self._vad is None or samples.size == 0:
-            return [(0, samples.size)] if samples.size else []
+        vad = self._vad
+        if samples.size == 0:
+            return []
+        if not use_vad or vad is None:
+            if duration_ms <= self._config.single_segment_max_ms or (options.vad is False and vad is None):
+                return [(0, samples.size)]
+            # No VAD loaded but the audio is long: fixed windows keep memory bounded.
+            step = self._config.max_segment_ms * 16
+            return [(i, min(i + step, samples.size)) for i in range(0, samples.size, step)]
         spans_ms = await asyncio.get_running_loop().run_in_executor(
-            self._post_pool, lambda: self._vad.segments(samples, max_segment_ms=self._config.max_segment_ms)
+            self._post_pool, lambda: vad.segments(samples, max_segment_ms=self._config.max_segment_ms)
         )
         spans = []
         for start_ms, end_ms in spans_ms:
@@ -336,8 +368,11 @@ class Engine:
             self._post_pool,
             lambda: [
                 postprocess.make_segment(
-                    hyp, start * 1000 // SAMPLE_RATE + offset_ms, end * 1000 // SAMPLE_RATE + offset_ms,
-                    options, self._punctuator,
+                    hyp,
+                    start * 1000 // SAMPLE_RATE + offset_ms,
+                    end * 1000 // SAMPLE_RATE + offset_ms,
+                    options,
+                    self._punctuator,
                 )
                 for hyp, (start, end) in zip(hypotheses, spans, strict=True)
             ],
@@ -368,8 +403,11 @@ class Engine:
             model=self._model_dir.name,
             applied_hotwords=options.hotwords if self._model.hotword_mode != "none" else (),
             warnings=warnings
-            + (("this model does not support hotwords",) if options.hotwords and self._model.hotword_mode
-               == "none" else ()),
+            + (
+                ("this model does not support hotwords",)
+                if options.hotwords and self._model.hotword_mode == "none"
+                else ()
+            ),
         )
 
     def _run_batch(self, jobs: Sequence[_SegmentJob]) -> list[Hypothesis]:

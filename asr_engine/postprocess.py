@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,7 +34,6 @@ _CJK = r"\u3400-\u9fff\uf900-\ufaff"
 _SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])")
 _HAS_CJK = re.compile(rf"[{_CJK}]")
 _WIDE = re.compile(rf"[{_CJK}\u3000-\u303f\uff00-\uffef]")
-_SENTENCE_END = "。？！.?!"
 
 
 class Punctuation(Protocol):
@@ -46,26 +44,12 @@ class Punctuation(Protocol):
     def apply(self, text: str, language: str) -> str: ...
 
 
-@dataclass(frozen=True)
-class _RulePunctuation:
-    """Fallback when no punctuation model is loaded: a sentence-final mark per segment."""
+class _PunctuationStep:
+    """Either a CT-Transformer model from a FunASR directory or the rule-based sentence-final mark."""
 
-    kind: str = "rule"
-
-    def apply(self, text: str, language: str) -> str:
-        stripped = text.rstrip()
-        if not stripped or stripped[-1] in _SENTENCE_END + "，,、；;：:":
-            return stripped
-        return stripped + ("。" if _HAS_CJK.search(stripped[-1]) else ".")
-
-
-class _ModelPunctuation:
-    """CT-Transformer punctuation from a FunASR directory."""
-
-    kind = "ct-transformer"
-
-    def __init__(self, punctuator: Any) -> None:
+    def __init__(self, punctuator: Any, kind: str) -> None:
         self._punctuator = punctuator
+        self.kind = kind
 
     def apply(self, text: str, language: str) -> str:
         if not text.strip():
@@ -76,10 +60,12 @@ class _ModelPunctuation:
 def load_punctuator(model_dir: Path | None, device: torch.device) -> Punctuation:
     """CT-Transformer from ``model_dir`` if given, else the rule-based fallback."""
     if model_dir is None:
-        return _RulePunctuation()
+        from asr_engine.text.punctuation import RulePunctuator
+
+        return _PunctuationStep(RulePunctuator(), "rule")
     from asr_engine.models.loader import load_model
 
-    return _ModelPunctuation(load_model(model_dir, device=device, dtype=torch.float32))
+    return _PunctuationStep(load_model(model_dir, device=device, dtype=torch.float32), "ct-transformer")
 
 
 def clean_text(raw: str) -> str:
@@ -102,9 +88,11 @@ def make_segment(
 ) -> Segment:
     """Build the finished segment; ``start_ms``/``end_ms`` place it in the whole recording."""
     plain = clean_text(hypothesis.text)
-    language = hypothesis.language or (
-        options.language if options.language not in (None, "", "auto") else ""
-    ) or (guess_language(plain) if plain else "")
+    language = (
+        hypothesis.language
+        or (options.language if options.language not in (None, "", "auto") else "")
+        or (guess_language(plain) if plain else "")
+    )
     text = plain
     if text and options.punctuation:
         text = punctuation.apply(text, language)

@@ -114,7 +114,9 @@ class StreamingSession:
             if not self._chunks:
                 raise AudioDecodeError("the stream carried no audio")
             transcript = await self._engine.transcribe(
-                b"".join(self._chunks), self._options, audio_format=self._format,
+                b"".join(self._chunks),
+                self._options,
+                audio_format=self._format,
                 max_duration_ms=self._max_duration_ms,
             )
             self._chunks.clear()
@@ -122,9 +124,7 @@ class StreamingSession:
         if self._total == 0:
             raise AudioDecodeError("the stream carried no audio")
         events = await self._advance(final=True)
-        transcript = self._engine._assemble(
-            self._finals, self._total, self._options, self._started, ()
-        )
+        transcript = self._engine._assemble(self._finals, self._total, self._options, self._started, ())
         return events, transcript
 
     # ------------------------------------------------------------------ live internals
@@ -147,10 +147,9 @@ class StreamingSession:
         max_ms = self._engine.config.max_segment_ms
         vad = self._engine._vad
         if vad is None or self._options.vad is False:
+            # Without VAD the stream is cut only at the maximum segment length; the rest stays open.
             step = max_ms * 16
-            if final:
-                return [(i, min(i + step, self._tail.size)) for i in range(0, self._tail.size, step)]
-            return [(i, i + step) for i in range(0, self._tail.size - step + 1, step)]
+            return [(i, min(i + step, self._tail.size)) for i in range(0, self._tail.size, step)]
         spans_ms = vad.segments(self._tail, max_segment_ms=max_ms)
         spans = [(s * 16, min(e * 16, self._tail.size)) for s, e in spans_ms]
         return [(s, e) for s, e in spans if e > s]
@@ -169,9 +168,7 @@ class StreamingSession:
                 open_span = (start, end)
                 break
         if closed:
-            hyps = [
-                await self._engine.recognise_segment(self._tail[s:e], self._options) for s, e in closed
-            ]
+            hyps = [await self._engine.recognise_segment(self._tail[s:e], self._options) for s, e in closed]
             for hyp, (s, e) in zip(hyps, closed, strict=True):
                 segment = self._segment(hyp, s, e)
                 if segment.text_raw.strip():
