@@ -46,6 +46,8 @@ class EngineConfig:
     max_segment_ms: int = 20_000
     # Audio up to this long is decoded as one segment unless the request asks for VAD.
     single_segment_max_ms: int = 30_000
+    # Without VAD, audio up to this long is one segment (FunASR's no-VAD behaviour); longer is windowed.
+    unsegmented_max_ms: int = 120_000
     interim_interval_ms: int = 600
     postprocess_threads: int = max(2, min(8, os.cpu_count() or 2))
 
@@ -324,9 +326,9 @@ class Engine:
         if samples.size == 0:
             return []
         if not use_vad or vad is None:
-            if duration_ms <= self._config.single_segment_max_ms or (options.vad is False and vad is None):
+            if duration_ms <= self._config.unsegmented_max_ms:
                 return [(0, samples.size)]
-            # No VAD loaded but the audio is long: fixed windows keep memory bounded.
+            # Too long for one segment and no VAD: fixed windows keep memory bounded.
             step = self._config.max_segment_ms * 16
             return [(i, min(i + step, samples.size)) for i in range(0, samples.size, step)]
         spans_ms = await asyncio.get_running_loop().run_in_executor(
