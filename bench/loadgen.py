@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import load_manifest
-from bench.sysmon import CpuSampler, GpuMemoryPoller, percentiles, write_result
+from bench.sysmon import CpuSampler, GpuMemoryPoller, cdf_points, percentiles, write_result
 
 __all__ = ["LoadSpec", "main", "run_level", "summarize"]
 
@@ -66,11 +66,18 @@ class LoadSpec:
     punctuation: bool = True
     max_files: int = 0
     timeout_s: float = 300.0
+    utt_min_s: float = 0.0  # only utterances this long or longer
+    utt_max_s: float = 1e9
+    max_requests: int = 0  # > 0: stop after this many requests (closed loop), whatever the duration
 
 
 def _payloads(spec: LoadSpec) -> list[tuple[bytes, float]]:
     corpus = Path(spec.corpus)
-    items = [i for i in load_manifest(corpus) if i.kind == "utt" and spec.fmt in i.files]
+    items = [
+        i
+        for i in load_manifest(corpus)
+        if i.kind == "utt" and spec.fmt in i.files and spec.utt_min_s <= i.duration_s <= spec.utt_max_s
+    ]
     if spec.max_files:
         items = items[: spec.max_files]
     if not items:
@@ -206,7 +213,9 @@ async def _run_spec(spec: LoadSpec) -> list[dict[str, Any]]:
         else:
 
             async def caller() -> None:
-                while time.perf_counter() < deadline:
+                while (spec.max_requests and len(records) < spec.max_requests) or (
+                    not spec.max_requests and time.perf_counter() < deadline
+                ):
                     await send(next(counter))
 
             await asyncio.gather(*(caller() for _ in range(spec.concurrency)))
@@ -241,6 +250,7 @@ def summarize(records: Sequence[dict[str, Any]], wall_s: float) -> dict[str, Any
         "rtfx": round(audio / wall_s, 1) if wall_s > 0 else 0.0,
         "requests_per_s": round(len(ok) / wall_s, 1) if wall_s > 0 else 0.0,
         "latency_ms": percentiles(r["latency_ms"] for r in ok),
+        "latency_cdf_ms": cdf_points(r["latency_ms"] for r in ok),
         "server_ms": percentiles(r["server_ms"] for r in ok if r.get("server_ms") == r.get("server_ms")),
     }
     lags = [lag for r in ok for lag in r.get("final_lag_ms", [])]
@@ -331,6 +341,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--channels", type=int, default=4, help="gRPC connections per client process")
     parser.add_argument("--half-peak", action="store_true", help="then an open loop at half the best RTFx")
+    parser.add_argument(
+        "--idle-requests",
+        type=int,
+        default=0,
+        help="first, this many sequential requests of 5-10 s files on the idle server",
+    )
     parser.add_argument("--persist", action="store_true", help="store each recognition (default: not)")
     parser.add_argument("--no-itn", action="store_true")
     parser.add_argument("--no-punctuation", action="store_true")
@@ -392,6 +408,28 @@ def _sweep(
                 if args.half_peak and mode == "unary" and level_rows:
                     rows.append(_half_peak(args, base, level_rows, server_pid, pool, max_procs))
     return rows
+
+
+def _idle(base: LoadSpec, requests: int, server_pid: int | None) -> dict[str, Any]:
+    """One 5-10 s file at a time on an otherwise idle server: the single-request latency target."""
+    spec = LoadSpec(
+        **{**vars(base), "concurrency": 1, "utt_min_s": 5.0, "utt_max_s": 10.0, "max_requests": requests}
+    )
+    row = run_level(spec, 1, server_pid, None)
+    row.update(
+        setting=f"grpc {base.mode} {base.fmt} idle, one 5-10 s file at a time",
+        mode=base.mode,
+        format=base.fmt,
+        concurrency=1,
+        idle=True,
+    )
+    log.info(
+        "idle latency: server p50 %s ms p99 %s ms; client p50 %s ms",
+        row["server_ms"].get("p50"),
+        row["server_ms"].get("p99"),
+        row["latency_ms"].get("p50"),
+    )
+    return row
 
 
 def _half_peak(

@@ -25,6 +25,7 @@ from typing import Any
 __all__ = [
     "CpuSampler",
     "GpuMemoryPoller",
+    "cdf_points",
     "percentiles",
     "run_meta",
     "write_result",
@@ -46,6 +47,15 @@ def percentiles(values: Iterable[float], points: Sequence[float] = (50, 90, 99))
     out["max"] = round(ordered[-1], 3)
     out["n"] = len(ordered)
     return out
+
+
+def cdf_points(values: Iterable[float], points: int = 101) -> list[float]:
+    """``points`` evenly spaced quantiles (0 to 100 %), enough to draw a latency CDF without raw data."""
+    ordered = sorted(values)
+    if not ordered:
+        return []
+    last = len(ordered) - 1
+    return [round(ordered[round(i * last / (points - 1))], 3) for i in range(points)]
 
 
 def cpu_seconds(pid: int | str = "self") -> float:
