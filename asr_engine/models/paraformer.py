@@ -344,6 +344,8 @@ class ParaformerModel:
     hotword_mode = "none"
     rich_tags = False
     languages: tuple[str, ...] = ("zh", "en")
+    # FunASR returns timestamps-style text (words joined by spaces) for every SeACo call.
+    always_spaced_text = False
 
     def __init__(
         self,
@@ -417,13 +419,15 @@ class ParaformerModel:
             return Hypothesis(token_ids=(), text="")
         kept = [t for t in argmax_ids[:n].tolist() if t not in BLANK_SOS_EOS]
         tokens = self.vocabulary.to_tokens(kept)
-        spans = None
+        spans: list[tuple[int, int]] | None = None
         if timestamps:
             frames = int(ac.lengths[i].item())
             length = frames + 1 if rate == 1 else frames * rate
             spans = token_spans_ms(weights[:length], peaks[:length], len(kept), upsample_rate=rate)
+        elif self.always_spaced_text:
+            spans = [(0, 0)] * len(kept)  # the text form needs spans, their values do not matter
         out = assemble_text(tokens, spans)
-        return Hypothesis(token_ids=tuple(kept), text=out.text, words=out.words)
+        return Hypothesis(token_ids=tuple(kept), text=out.text, words=out.words if timestamps else ())
 
 
 # ------------------------------------------------------------------------------------------ construction
