@@ -4,25 +4,22 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
-PROTO_STAMP := lingting/.generated
 PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
 
 .PHONY: venv proto run test lint typecheck check clean
 
-venv: $(STAMP) $(PROTO_STAMP)
+venv: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+# The generated stubs (./lingting) must exist before the editable install so that it maps them too.
+$(STAMP): requirements.lock pyproject.toml $(PROTOS) scripts/gen_proto.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements.lock
+	$(PY) scripts/gen_proto.py
 	$(PIP) install -q --no-deps --no-build-isolation -e .
 	touch $@
 
-proto: $(PROTO_STAMP)
-
-$(PROTO_STAMP): $(PROTOS) scripts/gen_proto.py $(STAMP)
-	$(PY) scripts/gen_proto.py
-	touch $@
+proto: venv
 
 run: venv
 	$(VENV)/bin/lingting migrate
