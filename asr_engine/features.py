@@ -110,7 +110,10 @@ def _fbank_frames(frames: torch.Tensor, n_mels: int, sample_rate: int, dither: f
     previous = torch.cat([frames[:, :1], frames[:, :-1]], dim=1)
     frames = (frames - PREEMPHASIS * previous) * _hamming(length, frames.device)
     power = torch.fft.rfft(frames, n=fft_size).abs().pow(2.0)
-    energies = power @ mel_banks(n_mels, fft_size, sample_rate, frames.device)
+    bank = mel_banks(n_mels, fft_size, sample_rate, frames.device)
+    # On CUDA a global TF32 setting would round this product to 10-bit mantissas; float64 avoids that.
+    on_cuda = frames.device.type == "cuda"
+    energies = (power.double() @ bank.double()).float() if on_cuda else power @ bank
     eps = torch.finfo(torch.float32).eps
     return energies.clamp(min=eps).log()
 

@@ -138,7 +138,9 @@ def _resample_tensor(wave: torch.Tensor, orig_hz: int, new_hz: int) -> torch.Ten
     kernel, _ = sinc_kernel(orig_hz, new_hz, wave.device)
     length = flat.shape[-1]
     padded = F.pad(flat, (width, width + orig))
-    out = F.conv1d(padded[:, None], kernel.to(flat.dtype), stride=orig)  # (n, new, frames)
+    # On CUDA, cuDNN may use TF32 for float32 convolutions; float64 keeps the result within 1e-6.
+    work = torch.float64 if wave.device.type == "cuda" else flat.dtype
+    out = F.conv1d(padded[:, None].to(work), kernel.to(work), stride=orig).to(flat.dtype)  # (n, new, frames)
     out = out.transpose(1, 2).reshape(flat.shape[0], -1)
     target = math.ceil(new * length / orig)
     return out[..., :target].reshape(*shape[:-1], -1)

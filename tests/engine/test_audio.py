@@ -420,3 +420,17 @@ async def test_decode_audio_async(audio_dir: Path) -> None:
         await decode_audio_async(data, max_duration_ms=10)
     with pytest.raises(AudioDecodeError):
         await decode_audio_async(b"")
+
+
+@pytest.mark.gpu
+def test_resample_on_cuda(audio_dir: Path, tensors: Path) -> None:
+    values, rate = sf.read(audio_dir / "en_44k1_stereo.flac", dtype="float32")
+    wave = torch.from_numpy(values.mean(axis=1, dtype=np.float32)).cuda()
+    got = resample(wave, rate, 16000)
+    assert got.device.type == "cuda"
+    expected = np.load(tensors / "resampled_en_44k1_stereo.npy")
+    np.testing.assert_allclose(got.cpu().numpy(), expected, rtol=0, atol=1e-5)
+    odd = resample(wave[:44101], 44101, 16000)
+    np.testing.assert_allclose(
+        odd.cpu().numpy(), resample(values.mean(axis=1)[:44101], 44101, 16000), atol=1e-5
+    )

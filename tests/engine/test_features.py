@@ -220,7 +220,6 @@ def test_large_batch_is_vectorised(wave: torch.Tensor, asr_config: FrontendConfi
 def test_frontend_on_cuda(
     parity_dir: Path, wave: torch.Tensor, tensors: Path, asr_config: FrontendConfig
 ) -> None:
-    torch.backends.cuda.matmul.allow_tf32 = False
     device = torch.device("cuda")
     np.testing.assert_allclose(
         fbank(wave.to(device)).cpu().numpy(), np.load(tensors / "fbank.npy"), atol=1e-3
@@ -232,3 +231,14 @@ def test_frontend_on_cuda(
     np.testing.assert_allclose(feats[0].cpu().numpy(), np.load(tensors / "lfr_cmvn.npy"), atol=5e-3)
     cpu_feats, _ = Frontend(asr_config, torch.device("cpu"))([w.cpu() for w in waves])
     np.testing.assert_allclose(feats.cpu().numpy(), cpu_feats.numpy(), atol=5e-3)
+
+
+@pytest.mark.gpu
+def test_cuda_features_ignore_tf32(wave: torch.Tensor, tensors: Path) -> None:
+    previous = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        got = fbank(wave.cuda()).cpu().numpy()
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
+    np.testing.assert_allclose(got, np.load(tensors / "fbank.npy"), rtol=0, atol=1e-3)
