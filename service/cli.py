@@ -244,8 +244,8 @@ def _transcribe_file(stub: Any, path: Path, ns: argparse.Namespace, metadata: An
             yield pb.StreamingRecognizeRequest(audio_content=data[start : start + UNARY_CHUNK])
 
     last = None
-    for last in stub.StreamingRecognize(requests(), metadata=metadata):
-        pass
+    for response in stub.StreamingRecognize(requests(), metadata=metadata):
+        last = response
     if last is None:
         raise RuntimeError("the server sent no result")
     out = json_format.MessageToDict(last, preserving_proto_field_name=True)

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_status import rpc_status
 
 from service import context as call_context
@@ -37,7 +38,13 @@ Behavior = Callable[..., Any]
 
 
 class _AroundInterceptor(grpc.aio.ServerInterceptor):
-    """Runs ``around(context)`` (an async context manager) around every unary and bidi Lingting call."""
+    """Runs ``around(context)`` (an async context manager) around every unary and bidi Lingting call.
+
+    With ``parses_requests`` the interceptor also takes over request parsing, so a malformed message
+    (such as invalid UTF-8 in a string field) fails inside ``around`` rather than in the runtime.
+    """
+
+    parses_requests = False
 
     def around(
         self, method: str, context: grpc.aio.ServicerContext
@@ -53,34 +60,52 @@ class _AroundInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method  # type: ignore[attr-defined]
         if handler is None or not method.startswith(LINGTING_PREFIX):
             return handler
+        parse = handler.request_deserializer if self.parses_requests else None
+        deserializer = None if self.parses_requests else handler.request_deserializer
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._unary(method, handler.unary_unary),
-                handler.request_deserializer,
-                handler.response_serializer,
+                self._unary(method, handler.unary_unary, parse), deserializer, handler.response_serializer
             )
         if handler.stream_stream is not None:
             return grpc.stream_stream_rpc_method_handler(
-                self._stream(method, handler.stream_stream),
-                handler.request_deserializer,
-                handler.response_serializer,
+                self._stream(method, handler.stream_stream, parse), deserializer, handler.response_serializer
             )
         return handler  # no unary-stream or stream-unary methods in the contract
 
-    def _unary(self, method: str, behavior: Behavior) -> Behavior:
+    def _unary(self, method: str, behavior: Behavior, parse: Callable[[bytes], Any] | None) -> Behavior:
         async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
             async with self.around(method, context):
-                return await behavior(request, context)
+                return await behavior(_parsed(parse, request), context)
 
         return call
 
-    def _stream(self, method: str, behavior: Behavior) -> Behavior:
+    def _stream(self, method: str, behavior: Behavior, parse: Callable[[bytes], Any] | None) -> Behavior:
         async def call(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             async with self.around(method, context):
-                async for response in behavior(requests, context):
+                async for response in behavior(_parsed_stream(parse, requests), context):
                     yield response
 
         return call
+
+
+def _parsed(parse: Callable[[bytes], Any] | None, raw: Any) -> Any:
+    if parse is None:
+        return raw
+    try:
+        return parse(raw)
+    except DecodeError as exc:
+        raise ApiError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"the request message cannot be parsed: {exc}",
+            reason="MALFORMED_REQUEST",
+        ) from exc
+
+
+async def _parsed_stream(
+    parse: Callable[[bytes], Any] | None, raws: AsyncIterator[Any]
+) -> AsyncIterator[Any]:
+    async for raw in raws:
+        yield _parsed(parse, raw)
 
 
 def _metadata(context: grpc.aio.ServicerContext, key: str) -> str | None:
@@ -135,6 +160,8 @@ class CallContextInterceptor(_AroundInterceptor):
 
 class ErrorInterceptor(_AroundInterceptor):
     """Maps ApiError, engine and database errors to statuses with details; anything else to INTERNAL."""
+
+    parses_requests = True
 
     def around(
         self, method: str, context: grpc.aio.ServicerContext

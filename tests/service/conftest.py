@@ -109,17 +109,15 @@ async def start_server(
     wait_ready: bool = True,
     **settings: object,
 ) -> AsyncIterator[Running]:
+    values: dict[str, object] = {"model_dir": MODEL_DIR, "device": "cpu", "dtype": "float32", **settings}
     config = Settings(
         host="127.0.0.1",
         port=0,
         database_url=db_url,
         admin_token=ADMIN_TOKEN,
-        model_dir=MODEL_DIR,
-        device="cpu",
-        dtype="float32",
         limits=limits,
-        **settings,
-    )  # type: ignore[arg-type]
+        **values,  # type: ignore[arg-type]
+    )
     database = Database(db_url)
     server, port = await create_server(config, engine=engine, db=database)
     channel = grpc.aio.insecure_channel(

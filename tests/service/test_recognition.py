@@ -1,4 +1,4 @@
-"""RecognitionService happy paths: unary, streaming (live PCM in odd chunks, container upload), history, models."""
+"""RecognitionService happy paths: unary, streaming (live PCM in odd chunks, uploads), history, models."""
 
 from __future__ import annotations
 
