@@ -434,3 +434,18 @@ def test_resample_on_cuda(audio_dir: Path, tensors: Path) -> None:
     np.testing.assert_allclose(
         odd.cpu().numpy(), resample(values.mean(axis=1)[:44101], 44101, 16000), atol=1e-5
     )
+
+
+def test_public_api() -> None:
+    import asr_engine.audio as audio
+    import asr_engine.resample as resampling
+
+    assert sorted(audio.__all__) == [
+        "DecodedAudio",
+        "SAMPLE_RATE",
+        "decode_audio",
+        "decode_audio_async",
+        "detect_container",
+        "pcm16le_to_float32",
+    ]
+    assert sorted(resampling.__all__) == ["resample", "sinc_kernel"]

@@ -242,3 +242,17 @@ def test_cuda_features_ignore_tf32(wave: torch.Tensor, tensors: Path) -> None:
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
     np.testing.assert_allclose(got, np.load(tensors / "fbank.npy"), rtol=0, atol=1e-3)
+
+
+def test_public_api() -> None:
+    import asr_engine.features as features
+
+    assert sorted(features.__all__) == [
+        "Frontend",
+        "apply_cmvn",
+        "apply_lfr",
+        "fbank",
+        "frontend_config_from_funasr",
+        "load_cmvn",
+        "mel_banks",
+    ]
