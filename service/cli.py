@@ -51,7 +51,9 @@ def _configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_KeyValueFormatter(fmt == "json"))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # Replace only a handler this CLI installed earlier (tests call main() more than once).
+    kept = [h for h in root.handlers if not isinstance(h.formatter, _KeyValueFormatter)]
+    root.handlers[:] = [*kept, handler]
     root.setLevel(level.upper())
 
 

@@ -1,0 +1,105 @@
+"""The ``lingting`` CLI (migrate, tenants, keys, transcribe against a live server) and settings layering."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from service.cli import main
+from service.config import ConfigError, load_settings
+from service.db import current_revision
+from service.db.migrate import head_revision
+from tests.service.conftest import AUDIO_DIR, Running
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    return code, capsys.readouterr().out
+
+
+async def test_operator_commands_and_transcribe(
+    running: Running, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    code, out = _run(capsys, "migrate", "--database-url", url)
+    assert code == 0 and current_revision(url) == head_revision()
+    code, out = _run(capsys, "tenants", "create", "Acme", "--database-url", url, "--json")
+    tenant = json.loads(out)[0]
+    code, out = _run(capsys, "keys", "create", tenant["tenant"], "--database-url", url, "--json")
+    key = json.loads(out)[0]
+    assert code == 0 and key["secret"].startswith("lt_")
+    code, out = _run(capsys, "keys", "revoke", tenant["tenant"], key["key"], "--database-url", url)
+    code, out = _run(capsys, "keys", "list", str(tenant["id"]), "--database-url", url, "--json")
+    assert json.loads(out)[0]["revoked"] is True
+    code, out = _run(capsys, "tenants", "list", "--database-url", url)
+    assert "display_name=Acme" in out
+
+    client = await running.new_tenant("cli")
+    wav = str(AUDIO_DIR / "en_16k.wav")
+    flac = str(AUDIO_DIR / "en_44k1_stereo.flac")
+    server = f"127.0.0.1:{running.port}"
+    code = await asyncio.to_thread(
+        main, ["transcribe", wav, "--server", server, "--api-key", client.secret, "--json", "--timestamps"]
+    )
+    unary = json.loads(capsys.readouterr().out)
+    assert code == 0 and unary["transcript"] and unary["results"]
+    # A file over the unary limit goes through the stream; same text as a unary request of it.
+    code = await asyncio.to_thread(
+        main,
+        [
+            "transcribe",
+            flac,
+            "--server",
+            server,
+            "--api-key",
+            client.secret,
+            "--json",
+            "--max-unary-bytes",
+            "1000",
+        ],
+    )
+    streamed = json.loads(capsys.readouterr().out)
+    code2 = await asyncio.to_thread(
+        main, ["transcribe", flac, "--server", server, "--api-key", client.secret]
+    )
+    plain = capsys.readouterr().out.strip()
+    assert code == 0 and code2 == 0 and streamed["transcript"] == plain
+    code = await asyncio.to_thread(main, ["transcribe", wav, "--server", server, "--api-key", "lt_wrong"])
+    assert code == 1 and "UNAUTHENTICATED" in capsys.readouterr().err
+
+
+async def test_serve_refuses_an_unmigrated_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    code = await asyncio.to_thread(main, ["serve", "--database-url", url, "--port", "0"])
+    assert code == 2 and "lingting migrate" in capsys.readouterr().err
+
+
+async def test_settings_layering(tmp_path: Path) -> None:
+    config = tmp_path / "lingting.toml"
+    config.write_text('port = 6000\nhost = "0.0.0.0"\n[limits]\nmax_hotwords_per_request = 7\n')
+    env = {
+        "LINGTING_CONFIG": str(config),
+        "LINGTING_PORT": "7000",
+        "LINGTING_MAX_AUDIO_BYTES": "1024",
+        "LINGTING_ADMIN_TOKEN": "secret",
+    }
+    settings = load_settings(env=env, overrides={"host": "127.0.0.2", "port": None})
+    assert settings.port == 7000 and settings.host == "127.0.0.2" and settings.admin_token == "secret"
+    assert settings.limits.max_hotwords_per_request == 7 and settings.limits.max_audio_bytes == 1024
+    yaml_file = tmp_path / "lingting.yaml"
+    yaml_file.write_text("device: cpu\nlimits:\n  max_in_flight: 3\n")
+    settings = load_settings(yaml_file, env={})
+    assert settings.device == "cpu" and settings.limits.max_in_flight == 3
+    assert settings.resolved_database_url.endswith("/var/lingting.db")
+    with pytest.raises(ConfigError):
+        load_settings(env={"LINGTING_PORT": "many"})
+    config.write_text("no_such_setting = 1\n")
+    with pytest.raises(ConfigError):
+        load_settings(config, env={})
