@@ -60,3 +60,38 @@ main() {
 }
 
 main "$@"
+
+# --- Java client example (tests/java): Debian's protoc, grpc-java plugin and jars ---
+# Installs what scripts/java_offline_build.sh needs when any of it is missing; quiet and idempotent.
+# Set LINGTING_SKIP_JAVA=1 to skip (tests/java then skips).
+JAVA_BUILD_PACKAGES=(protobuf-compiler libprotobuf-dev protobuf-compiler-grpc-java-plugin libprotobuf-java
+    libgrpc-java libnetty-java libperfmark-java libguava-java libgeronimo-annotation-1.3-spec-java)
+
+install_java_build_deps() {
+    [[ "${LINGTING_SKIP_JAVA:-}" == "1" ]] && return 0
+    local missing=() pkg
+    for pkg in "${JAVA_BUILD_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    command -v javac >/dev/null || missing+=(default-jdk-headless)
+    ((${#missing[@]} == 0)) && return 0
+    if ! command -v apt-get >/dev/null; then
+        log "no apt-get: cannot install ${missing[*]}; java tests will skip"
+        return 0
+    fi
+    local sudo=()
+    if ((EUID != 0)); then
+        command -v sudo >/dev/null || { log "not root and no sudo: cannot install ${missing[*]}"; return 0; }
+        sudo=(sudo -n)
+    fi
+    log "installing ${missing[*]}"
+    local install=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends)
+    if ! "${install[@]}" "${missing[@]}" >/dev/null 2>&1; then
+        # Stale or empty package lists (a fresh container): refresh once and retry.
+        "${sudo[@]}" apt-get update -qq >/dev/null 2>&1 || true
+        "${install[@]}" "${missing[@]}" >/dev/null 2>&1 || log "could not install ${missing[*]}; java tests will skip"
+    fi
+    return 0
+}
+
+install_java_build_deps
