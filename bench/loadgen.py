@@ -334,6 +334,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mode", default="unary", help="unary | stream | realtime (comma list)")
     parser.add_argument("--format", default="wav", help="wav | mp3 (comma list)")
     parser.add_argument("--concurrency", default="1,4,16,64,256")
+    parser.add_argument("--stream-concurrency", help="levels for --mode stream (default: --concurrency)")
+    parser.add_argument("--realtime-concurrency", help="levels for --mode realtime (default: --concurrency)")
     parser.add_argument("--duration-s", type=float, default=15.0)
     parser.add_argument("--warmup-s", type=float, default=3.0)
     parser.add_argument(
@@ -359,11 +361,15 @@ def _sweep(
     args: argparse.Namespace, target: str, api_key: str, server_pid: int | None
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    levels = _ints(args.concurrency)
-    max_procs = args.processes or min(8, max(1, max(levels) // 32))
+    per_mode = {
+        mode: _ints(getattr(args, f"{mode}_concurrency", None) or args.concurrency)
+        for mode in ("unary", "stream", "realtime")
+    }
+    max_procs = args.processes or min(8, max(1, max(max(v) for v in per_mode.values()) // 32))
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_procs, mp_context=context) as pool:
         for mode in args.mode.split(","):
+            levels = per_mode[mode]
             for fmt in args.format.split(","):
                 base = LoadSpec(
                     target=target,
@@ -382,7 +388,10 @@ def _sweep(
                 warm = LoadSpec(
                     **{**vars(base), "concurrency": min(32, max(levels)), "duration_s": args.warmup_s}
                 )
-                run_level(warm, 1, None, None)
+                if mode != "realtime":  # a paced stream lasts its audio's length; the server is warm by then
+                    run_level(warm, 1, None, None)
+                if args.idle_requests and mode == "unary":
+                    rows.append(_idle(base, args.idle_requests, server_pid))
                 level_rows = []
                 for concurrency in levels:
                     procs = args.processes or min(max_procs, max(1, concurrency // 32))
