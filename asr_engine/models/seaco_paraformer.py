@@ -214,6 +214,9 @@ class SeacoParaformerModel(ParaformerModel):
     ) -> None:
         super().__init__(net, vocabulary, frontend, device=device, dtype=dtype)
         self.seaco: SeacoNet = net
+        for module in self.seaco.modules():  # cuDNN wants its RNN weights in one block after .to()
+            if isinstance(module, nn.LSTM):
+                module.flatten_parameters()
         self.seg_dict = seg_dict
 
     @torch.inference_mode()
