@@ -10,6 +10,7 @@ what Python's own client gets from the same server for the same audio.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import shutil
 import subprocess
@@ -25,7 +26,7 @@ from lingting.asr.v1 import hotword_pb2, hotword_set_service_pb2, recognition_pb
 from lingting.asr.v1 import recognition_service_pb2 as pb
 from tests.conftest import REPO_ROOT
 from tests.dbutil import migrated_database
-from tests.service.conftest import AUDIO_DIR, Client, Running, audio, start_server
+from tests.service.conftest import AUDIO_DIR, TEST_LIMITS, Client, Running, audio, start_server
 from tests.service.helpers import pcm_of_wav
 
 pytestmark = [pytest.mark.java, pytest.mark.asyncio(loop_scope="session")]
@@ -365,3 +366,17 @@ async def test_wrong_api_key_is_unauthenticated(java: JavaCli) -> None:
     out = await java("lt-not-a-real-key", "models")
     assert out.returncode == 3
     assert out.value("ERROR").startswith("UNAUTHENTICATED")
+
+
+async def test_overload_carries_retry_delay(java: JavaCli, sqlite_url: str) -> None:
+    # A second server on the same database that admits no recognition at all.
+    limits = dataclasses.replace(TEST_LIMITS, max_in_flight=0, retry_after_s=2.5)
+    async with start_server(sqlite_url, None, limits=limits) as saturated:
+        client = await saturated.new_tenant("java-overload")
+        out = await dataclasses.replace(java, port=saturated.port)(
+            client.secret, "transcribe", wav("short_0p3s_16k.wav")
+        )
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert out.value("ERROR").startswith("RESOURCE_EXHAUSTED ")
+    assert out.value("ERROR_REASON") == "OVERLOADED (lingting.asr.v1)"
+    assert out.value("RETRY_DELAY_MS") == "2500"
