@@ -130,7 +130,7 @@ class CifPredictorV3(nn.Module):
 
     def upsampled_alphas(self, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Timestamp-head alphas (B, 3T) float32; the BLSTM sees only each item's own 3*T_i frames."""
-        up = self.upsample_cnn(hidden.transpose(1, 2)).transpose(1, 2)
+        up = self.upsample_cnn(hidden.transpose(1, 2)).transpose(1, 2).float()
         up_lengths = (lengths * self.upsample_times).cpu()
         if bool((up_lengths == up.shape[1]).all()):
             out, _ = self.blstm(up)  # no padding: packing would only cost time
@@ -214,8 +214,9 @@ class SeacoParaformerModel(ParaformerModel):
     ) -> None:
         super().__init__(net, vocabulary, frontend, device=device, dtype=dtype)
         self.seaco: SeacoNet = net
-        for module in self.seaco.modules():  # cuDNN wants its RNN weights in one block after .to()
+        for module in self.seaco.modules():  # LSTMs stay float32 (cuDNN has no bf16 RNN; small cost)
             if isinstance(module, nn.LSTM):
+                module.float()
                 module.flatten_parameters()
         self.seg_dict = seg_dict
 
@@ -249,8 +250,8 @@ class SeacoParaformerModel(ParaformerModel):
         padded = torch.zeros(len(id_lists), int(lengths.max().item()), dtype=torch.int64, device=self.device)
         for row, ids in enumerate(id_lists):
             padded[row, : len(ids)] = torch.tensor(ids, dtype=torch.int64)
-        out, _ = self.seaco.bias_encoder(self.net.decoder.embed(padded))
-        return out[torch.arange(len(id_lists), device=self.device), lengths - 1]
+        out, _ = self.seaco.bias_encoder(self.net.decoder.embed(padded).float())
+        return out[torch.arange(len(id_lists), device=self.device), lengths - 1].to(self.dtype)
 
     def _asf_select(self, hw: torch.Tensor, dec_hidden: torch.Tensor, n: int) -> torch.Tensor:
         """FunASR's attention-score filter for one item: keep the top 50 hotwords plus the last ([sos])."""

