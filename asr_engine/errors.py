@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 __all__ = [
-    "EngineError",
     "AudioDecodeError",
-    "UnsupportedEncodingError",
     "AudioTooLongError",
+    "EngineError",
     "InvalidOptionsError",
     "ModelLoadError",
     "OverloadedError",
+    "UnsupportedEncodingError",
 ]
 
 

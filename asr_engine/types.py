@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 __all__ = [
     "AudioFormat",
     "Hotword",
-    "TranscribeOptions",
-    "Word",
-    "Segment",
-    "Transcript",
     "ModelInfo",
+    "Segment",
+    "TranscribeOptions",
+    "Transcript",
+    "Word",
 ]
 
 
@@ -35,7 +35,7 @@ class AudioFormat:
 
 @dataclass(frozen=True, kw_only=True)
 class Hotword:
-    """A phrase to favour while decoding; ``boost`` is a log-score bonus per matched token (None = default)."""
+    """A phrase to favour while decoding; ``boost`` is a log-score bonus per token (None = default)."""
 
     phrase: str
     boost: float | None = None
@@ -68,7 +68,7 @@ class Word:
 
 @dataclass(frozen=True, kw_only=True)
 class Segment:
-    """One speech segment: ``text`` is final (punctuation + ITN applied), ``text_raw`` is the model's output."""
+    """One speech segment: ``text`` is final (punctuation, ITN), ``text_raw`` is the model's output."""
 
     start_ms: int
     end_ms: int

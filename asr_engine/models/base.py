@@ -16,7 +16,7 @@ import torch
 
 from asr_engine.types import Hotword, Word
 
-__all__ = ["FrontendConfig", "DecodeRequest", "Hypothesis", "AsrModel"]
+__all__ = ["AsrModel", "DecodeRequest", "FrontendConfig", "Hypothesis"]
 
 
 @dataclass(frozen=True, kw_only=True)
