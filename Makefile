@@ -27,7 +27,7 @@ run: venv
 
 test: venv
 	bash scripts/test_setup.sh
-	$(PY) -m pytest -q
+	LINGTING_REQUIRE_JAVA=1 $(PY) -m pytest -q
 
 lint: venv
 	$(VENV)/bin/ruff check .
