@@ -23,7 +23,9 @@ def _fft_len(n: int) -> int:
     return 1 << max(1, (n - 1).bit_length())
 
 
-def colored_noise(b: int, n: int, exponent: torch.Tensor, device: torch.device, gen: torch.Generator) -> torch.Tensor:
+def colored_noise(
+    b: int, n: int, exponent: torch.Tensor, device: torch.device, gen: torch.Generator
+) -> torch.Tensor:
     """Noise with power spectrum ~ 1/f^exponent (0 white, 1 pink, 2 brown), unit RMS per row."""
     white = torch.randn(b, n, device=device, generator=gen)
     spec = torch.fft.rfft(white, dim=1)
@@ -77,7 +79,9 @@ def telephone(x: torch.Tensor, sel: torch.Tensor, mulaw: torch.Tensor) -> torch.
     return out
 
 
-def add_noise(x: torch.Tensor, lengths: torch.Tensor, sel: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def add_noise(
+    x: torch.Tensor, lengths: torch.Tensor, sel: torch.Tensor, gen: torch.Generator
+) -> torch.Tensor:
     b, n = x.shape
     dev = x.device
     valid = (torch.arange(n, device=dev)[None, :] < lengths[:, None]).float()
@@ -113,7 +117,9 @@ def augment(x: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator, p: flo
     return x * valid
 
 
-def spec_augment(feats: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator, n_mels: int = 80) -> torch.Tensor:
+def spec_augment(
+    feats: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator, n_mels: int = 80
+) -> torch.Tensor:
     """Two time masks (<= 5 LFR frames) and two mel-band masks (<= 10 bins, all stacked copies)."""
     b, t, d = feats.shape
     dev = feats.device

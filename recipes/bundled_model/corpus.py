@@ -17,7 +17,6 @@ import multiprocessing as mp
 import os
 import random
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +43,17 @@ def _codec(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, str]:
     fmt, sub = rng.choice([("OGG", "OPUS"), ("MP3", "MPEG_LAYER_III")])
     buf = io.BytesIO()
     try:
-        sf.write(buf, np.clip(x, -1, 1), tts.TARGET_SR, format=fmt, subtype=sub,
-                 compression_level=rng.uniform(0.6, 1.0))
+        sf.write(
+            buf,
+            np.clip(x, -1, 1),
+            tts.TARGET_SR,
+            format=fmt,
+            subtype=sub,
+            compression_level=rng.uniform(0.6, 1.0),
+        )
         buf.seek(0)
         y, sr = sf.read(buf, dtype="float32")
-    except Exception:  # noqa: BLE001 - a codec missing from this libsndfile build just means no codec
+    except Exception:
         return x, ""
     if y.ndim > 1:
         y = y.mean(axis=1)
@@ -61,8 +66,11 @@ def _synth_chunk(jobs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], np.nd
     assert _ENV is not None
     out: list[tuple[dict[str, Any], np.ndarray | None]] = []
     fest = [j for j in jobs if j["engine"] == "festival"]
-    fest_audio = tts.festival_batch(_ENV, [(tts.speech_text_en(j["text"]), j["voice"], j["rate"]) for j in fest]) \
-        if fest else []
+    fest_audio = (
+        tts.festival_batch(_ENV, [(tts.speech_text_en(j["text"]), j["voice"], j["rate"]) for j in fest])
+        if fest
+        else []
+    )
     fest_map = {id(j): a for j, a in zip(fest, fest_audio, strict=True)}
     for j in jobs:
         rng = random.Random(j["seed"])
@@ -74,7 +82,7 @@ def _synth_chunk(jobs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], np.nd
                 x = tts.flite(_ENV, say, j["voice"], j["rate"], j["pitch"] or None)
             else:
                 x = fest_map[id(j)]
-        except Exception as exc:  # noqa: BLE001 - one failed utterance must not stop the corpus
+        except Exception as exc:
             log.warning("synthesis failed for %s: %s", j["id"], exc)
             x = None
         if x is not None:
@@ -107,23 +115,41 @@ def build_jobs(text_dir: Path, n_en: int, n_zh: int, seed: int = 0) -> dict[str,
     rng = random.Random(seed)
     splits: dict[str, list[dict[str, Any]]] = {}
 
-    def job(split: str, i: int, lang: str, text: str, test: bool, extra: dict[str, Any] | None = None) -> dict[
-            str, Any]:
+    def job(
+        split: str, i: int, lang: str, text: str, test: bool, extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         v = voices.pick_en(rng, test) if lang == "en" else voices.pick_zh(rng, test)
-        d = {"id": f"{split}-{i:06d}", "split": split, "lang": lang, "text": text, "engine": v.engine,
-             "voice": v.name, "rate": v.rate, "pitch": v.pitch, "gap": v.gap, "seed": rng.getrandbits(32),
-             "codec_p": 0.0 if test else 0.12, "codec": ""}
+        d = {
+            "id": f"{split}-{i:06d}",
+            "split": split,
+            "lang": lang,
+            "text": text,
+            "engine": v.engine,
+            "voice": v.name,
+            "rate": v.rate,
+            "pitch": v.pitch,
+            "gap": v.gap,
+            "seed": rng.getrandbits(32),
+            "codec_p": 0.0 if test else 0.12,
+            "codec": "",
+        }
         d.update(extra or {})
         return d
 
-    splits["test_en"] = [job("test_en", i, "en", t, True) for i, t in enumerate(_read_jsonl(text_dir /
-                                                                                            "test_en.jsonl"))]
-    splits["test_zh"] = [job("test_zh", i, "zh", t, True) for i, t in enumerate(_read_jsonl(text_dir /
-                                                                                            "test_zh.jsonl"))]
-    splits["hot_en"] = [job("hot_en", i, "en", t, True, {"name": n}) for i, (n, t) in enumerate(
-        _read_jsonl(text_dir / "hot_en.jsonl"))]
-    splits["hot_zh"] = [job("hot_zh", i, "zh", t, True, {"name": n}) for i, (n, t) in enumerate(
-        _read_jsonl(text_dir / "hot_zh.jsonl"))]
+    splits["test_en"] = [
+        job("test_en", i, "en", t, True) for i, t in enumerate(_read_jsonl(text_dir / "test_en.jsonl"))
+    ]
+    splits["test_zh"] = [
+        job("test_zh", i, "zh", t, True) for i, t in enumerate(_read_jsonl(text_dir / "test_zh.jsonl"))
+    ]
+    splits["hot_en"] = [
+        job("hot_en", i, "en", t, True, {"name": n})
+        for i, (n, t) in enumerate(_read_jsonl(text_dir / "hot_en.jsonl"))
+    ]
+    splits["hot_zh"] = [
+        job("hot_zh", i, "zh", t, True, {"name": n})
+        for i, (n, t) in enumerate(_read_jsonl(text_dir / "hot_zh.jsonl"))
+    ]
     en = _read_jsonl(text_dir / "train_en.jsonl")[:n_en]
     zh = _read_jsonl(text_dir / "train_zh.jsonl")[:n_zh]
     train = [job("train", i, "en", t, False) for i, t in enumerate(en)]
@@ -137,11 +163,16 @@ def write_shard(path: Path, items: list[tuple[dict[str, Any], np.ndarray]]) -> N
     audio = [np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16) for _, x in items]
     offsets = np.zeros(len(audio) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(a) for a in audio])
-    meta = json.dumps([{k: v for k, v in j.items() if k not in ("seed", "codec_p")} for j, _ in items],
-                      ensure_ascii=False)
+    meta = json.dumps(
+        [{k: v for k, v in j.items() if k not in ("seed", "codec_p")} for j, _ in items], ensure_ascii=False
+    )
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, audio=np.concatenate(audio) if audio else np.zeros(0, np.int16), offsets=offsets,
-             meta=np.array(meta))
+    np.savez(
+        tmp,
+        audio=np.concatenate(audio) if audio else np.zeros(0, np.int16),
+        offsets=offsets,
+        meta=np.array(meta),
+    )
     os.replace(tmp, path)
 
 
@@ -185,12 +216,22 @@ def main() -> None:
                     write_shard(args.out / f"{name}_{k:04d}.npz", buf)
                     k += 1
                     buf = []
-                    log.info("%s shard %d written (%.0f s elapsed, %.1f h audio)", name, k, time.time() - t0,
-                             seconds / 3600)
+                    log.info(
+                        "%s shard %d written (%.0f s elapsed, %.1f h audio)",
+                        name,
+                        k,
+                        time.time() - t0,
+                        seconds / 3600,
+                    )
             if buf:
                 write_shard(args.out / f"{name}_{k:04d}.npz", buf)
-            log.info("%s done: %d failed, %.2f h audio, %.0f s elapsed", name, failed, seconds / 3600,
-                     time.time() - t0)
+            log.info(
+                "%s done: %d failed, %.2f h audio, %.0f s elapsed",
+                name,
+                failed,
+                seconds / 3600,
+                time.time() - t0,
+            )
     (args.out / "DONE").write_text("ok\n")
 
 

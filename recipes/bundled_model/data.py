@@ -41,9 +41,7 @@ class Pool:
                 continue
             audio, offsets, meta = read_shard(path)
             if self.used + len(audio) > self.capacity:
-                log.warning("pool full; %s skipped", path.name)
-                self.loaded.add(path.name)
-                continue
+                self._grow(self.used + len(audio))
             self.buffer[self.used : self.used + len(audio)] = torch.from_numpy(audio).to(self.device)
             for i, m in enumerate(meta):
                 self.starts.append(self.used + int(offsets[i]))
@@ -54,6 +52,16 @@ class Pool:
             self.loaded.add(path.name)
             added += len(meta)
         return added
+
+    def _grow(self, need: int) -> None:
+        """Double the buffer until ``need`` samples fit (one copy on the device)."""
+        cap = self.capacity
+        while cap < need:
+            cap *= 2
+        new = torch.zeros(cap, dtype=torch.int16, device=self.device)
+        new[: self.used] = self.buffer[: self.used]
+        self.buffer = new
+        self.capacity = cap
 
     @property
     def hours(self) -> float:

@@ -33,33 +33,68 @@ def config_dict(dims: SanmEncoderDims) -> dict:
     return {
         "encoder": "SenseVoiceEncoderSmall",
         "encoder_conf": {
-            "output_size": dims.output_size, "attention_heads": dims.attention_heads,
-            "linear_units": dims.linear_units, "num_blocks": dims.num_blocks, "tp_blocks": dims.tp_blocks,
-            "dropout_rate": 0.1, "positional_dropout_rate": 0.1, "attention_dropout_rate": 0.1,
-            "input_layer": "pe", "pos_enc_class": "SinusoidalPositionEncoder", "normalize_before": True,
-            "kernel_size": dims.kernel_size, "sanm_shfit": dims.sanm_shift, "selfattention_layer_type": "sanm",
+            "output_size": dims.output_size,
+            "attention_heads": dims.attention_heads,
+            "linear_units": dims.linear_units,
+            "num_blocks": dims.num_blocks,
+            "tp_blocks": dims.tp_blocks,
+            "dropout_rate": 0.1,
+            "positional_dropout_rate": 0.1,
+            "attention_dropout_rate": 0.1,
+            "input_layer": "pe",
+            "pos_enc_class": "SinusoidalPositionEncoder",
+            "normalize_before": True,
+            "kernel_size": dims.kernel_size,
+            "sanm_shfit": dims.sanm_shift,
+            "selfattention_layer_type": "sanm",
         },
         "model": "SenseVoiceSmall",
         "model_conf": {"length_normalized_loss": True, "sos": 1, "eos": 2, "ignore_id": -1},
         "tokenizer": "SentencepiecesTokenizer",
         "tokenizer_conf": {"bpemodel": None, "unk_symbol": "<unk>", "split_with_space": True},
         "frontend": "WavFrontend",
-        "frontend_conf": {"fs": 16000, "window": "hamming", "n_mels": 80, "frame_length": 25, "frame_shift": 10,
-                          "lfr_m": 7, "lfr_n": 6, "cmvn_file": None, "dither": 0.0},
+        "frontend_conf": {
+            "fs": 16000,
+            "window": "hamming",
+            "n_mels": 80,
+            "frame_length": 25,
+            "frame_shift": 10,
+            "lfr_m": 7,
+            "lfr_n": 6,
+            "cmvn_file": None,
+            "dither": 0.0,
+        },
     }
 
 
-def export(out: Path, state: dict[str, torch.Tensor], dims: SanmEncoderDims, bpe_model: Path, shift: torch.Tensor,
-           scale: torch.Tensor, dtype: torch.dtype = torch.float16) -> None:
+def export(
+    out: Path,
+    state: dict[str, torch.Tensor],
+    dims: SanmEncoderDims,
+    bpe_model: Path,
+    shift: torch.Tensor,
+    scale: torch.Tensor,
+    dtype: torch.dtype = torch.float16,
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.to(dtype).contiguous() for k, v in state.items()}, str(out / "model.safetensors"),
-              metadata={"format": "pt"})
+    save_file(
+        {k: v.to(dtype).contiguous() for k, v in state.items()},
+        str(out / "model.safetensors"),
+        metadata={"format": "pt"},
+    )
     (out / "config.yaml").write_text(yaml.safe_dump(config_dict(dims), sort_keys=False), encoding="utf-8")
     meta = {
-        "framework": "pytorch", "task": "auto-speech-recognition", "model": {"type": "funasr"},
-        "pipeline": {"type": "funasr-pipeline"}, "model_name_in_hub": {"ms": "", "hf": ""},
-        "file_path_metas": {"init_param": "model.safetensors", "config": "config.yaml",
-                            "tokenizer_conf": {"bpemodel": BPE_NAME}, "frontend_conf": {"cmvn_file": "am.mvn"}},
+        "framework": "pytorch",
+        "task": "auto-speech-recognition",
+        "model": {"type": "funasr"},
+        "pipeline": {"type": "funasr-pipeline"},
+        "model_name_in_hub": {"ms": "", "hf": ""},
+        "file_path_metas": {
+            "init_param": "model.safetensors",
+            "config": "config.yaml",
+            "tokenizer_conf": {"bpemodel": BPE_NAME},
+            "frontend_conf": {"cmvn_file": "am.mvn"},
+        },
     }
     (out / "configuration.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     write_cmvn(out / "am.mvn", shift, scale)

@@ -20,11 +20,48 @@ from recipes.bundled_model.text_en_wsj import WsjFrames
 log = logging.getLogger(__name__)
 
 # Names the training text never contains; the hotword test asks the model to find them.
-RARE_NAMES_EN = """zbigniew thorvald oluwaseun xiomara kazimierz ignatius philippa bartholomew
-wojciech anastasios leocadia evangeline ptolemy quenneville abernathy okonkwo villalobos thistlewood
-castellano haverford lindqvist marchetti brzezinski fitzwilliam mcallister oyelaran krishnamurthy vandermeer
-delacroix szymanski""".split()
-RARE_NAMES_ZH = ["欧阳震华", "司马相如", "东方俊凯", "上官秀清", "夏侯明辉", "公孙晓雪", "宇文浩宁", "南宫佳怡"]
+RARE_NAMES_EN = [
+    "zbigniew",
+    "thorvald",
+    "oluwaseun",
+    "xiomara",
+    "kazimierz",
+    "ignatius",
+    "philippa",
+    "bartholomew",
+    "wojciech",
+    "anastasios",
+    "leocadia",
+    "evangeline",
+    "ptolemy",
+    "quenneville",
+    "abernathy",
+    "okonkwo",
+    "villalobos",
+    "thistlewood",
+    "castellano",
+    "haverford",
+    "lindqvist",
+    "marchetti",
+    "brzezinski",
+    "fitzwilliam",
+    "mcallister",
+    "oyelaran",
+    "krishnamurthy",
+    "vandermeer",
+    "delacroix",
+    "szymanski",
+]
+RARE_NAMES_ZH = [
+    "欧阳震华",
+    "司马相如",
+    "东方俊凯",
+    "上官秀清",
+    "夏侯明辉",
+    "公孙晓雪",
+    "宇文浩宁",
+    "南宫佳怡",
+]
 
 
 def _unique(gen, n: int, rng: random.Random, seen: set[str]) -> list[str]:
@@ -56,8 +93,10 @@ def main() -> None:
 
     def en_sentence(rng: random.Random) -> str:
         s = wsj.sentence(rng) if rng.random() < 0.2 else text_en.sentence(rng)
-        s = " ".join(("an" if w == "a" and i + 1 < len(s.split()) and s.split()[i + 1][0] in "aeiou" else w)
-                     for i, w in enumerate(s.split()))
+        s = " ".join(
+            ("an" if w == "a" and i + 1 < len(s.split()) and s.split()[i + 1][0] in "aeiou" else w)
+            for i, w in enumerate(s.split())
+        )
         return s
 
     seen_en: set[str] = set()
@@ -69,13 +108,17 @@ def main() -> None:
     for s in train_en:
         assert not banned.intersection(s.split()), s
     rng = random.Random(7)
-    hot_en = [(n, text_en.hotword_sentence(n, rng)) for n in RARE_NAMES_EN for _ in range(args.n_hot // len(
-        RARE_NAMES_EN))]
+    hot_en = [
+        (n, text_en.hotword_sentence(n, rng))
+        for n in RARE_NAMES_EN
+        for _ in range(args.n_hot // len(RARE_NAMES_EN))
+    ]
     hot_zh = [(n, text_zh.hotword_sentence(n, rng, zh)) for n in RARE_NAMES_ZH for _ in range(4)]
 
     def dump(name: str, rows: list) -> None:
-        (args.out / name).write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n",
-                                     encoding="utf-8")
+        (args.out / name).write_text(
+            "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8"
+        )
 
     dump("train_en.jsonl", train_en)
     dump("train_zh.jsonl", train_zh)

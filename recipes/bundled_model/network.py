@@ -33,8 +33,11 @@ class SenseVoiceTrainNet(nn.Module):
         self.ctc = CtcHead(dims.output_size, vocab)
         self.embed = nn.Embedding(16, dims.input_size)
         self.dropout = dropout
-        layers = list(self.encoder.encoders0) + list(self.encoder.encoders) + list(getattr(
-            self.encoder, "tp_encoders", []))
+        layers = (
+            list(self.encoder.encoders0)
+            + list(self.encoder.encoders)
+            + list(getattr(self.encoder, "tp_encoders", []))
+        )
         for layer in layers:
             layer.self_attn.register_forward_hook(self._drop)
             layer.feed_forward.register_forward_hook(self._drop)
@@ -42,12 +45,20 @@ class SenseVoiceTrainNet(nn.Module):
     def _drop(self, module: nn.Module, args: Any, out: torch.Tensor) -> torch.Tensor:
         return F.dropout(out, self.dropout, self.training)
 
-    def forward(self, feats: torch.Tensor, lengths: torch.Tensor, lang_rows: torch.Tensor) -> tuple[
-            torch.Tensor, torch.Tensor]:
+    def forward(
+        self, feats: torch.Tensor, lengths: torch.Tensor, lang_rows: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """CTC log-probs (B, T+4, V) over the prompt and feature frames, and their lengths."""
         b = feats.shape[0]
-        rows = torch.stack([lang_rows, torch.full_like(lang_rows, EVENT_ROW), torch.full_like(lang_rows, EMOTION_ROW),
-                            torch.full_like(lang_rows, WOITN_ROW)], dim=1)
+        rows = torch.stack(
+            [
+                lang_rows,
+                torch.full_like(lang_rows, EVENT_ROW),
+                torch.full_like(lang_rows, EMOTION_ROW),
+                torch.full_like(lang_rows, WOITN_ROW),
+            ],
+            dim=1,
+        )
         prompt = self.embed(rows).to(feats.dtype)
         x = torch.cat([prompt, feats], dim=1)
         out, out_lens = self.encoder(x, lengths + 4)

@@ -9,13 +9,42 @@ from __future__ import annotations
 import random
 
 ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-TEENS = ["ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-         "nineteen"]
+TEENS = [
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
 TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-ORD_SPECIAL = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
-               "nine": "ninth", "twelve": "twelfth"}
-MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-          "november", "december"]
+ORD_SPECIAL = {
+    "one": "first",
+    "two": "second",
+    "three": "third",
+    "five": "fifth",
+    "eight": "eighth",
+    "nine": "ninth",
+    "twelve": "twelfth",
+}
+MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 
@@ -104,7 +133,8 @@ def clock(rng: random.Random) -> str:
         s = hw + (" o'clock" if r < 0.4 else "")
     elif r < 0.12 and m in (15, 30, 45):
         s = {15: "quarter past ", 30: "half past ", 45: "quarter to "}[m] + (
-            cardinal(h % 12 + 1) if m == 45 else hw)
+            cardinal(h % 12 + 1) if m == 45 else hw
+        )
         return s
     elif m < 10:
         s = f"{hw} oh {ONES[m]}"
@@ -116,10 +146,12 @@ def clock(rng: random.Random) -> str:
 
 
 def money(rng: random.Random) -> str:
-    unit, cents_unit = rng.choice([("dollars", "cents"), ("dollars", "cents"), ("euros", "cents"),
-                                   ("pounds", "pence"), ("yuan", "")])
-    amount = rng.choice([rng.randint(2, 99), rng.randint(100, 999), rng.randint(1000, 99999),
-                         rng.randint(2, 20)])
+    unit, cents_unit = rng.choice(
+        [("dollars", "cents"), ("dollars", "cents"), ("euros", "cents"), ("pounds", "pence"), ("yuan", "")]
+    )
+    amount = rng.choice(
+        [rng.randint(2, 99), rng.randint(100, 999), rng.randint(1000, 99999), rng.randint(2, 20)]
+    )
     s = f"{cardinal(amount)} {unit}"
     if cents_unit and rng.random() < 0.35:
         c = rng.randint(2, 99)

@@ -11,45 +11,401 @@ from collections.abc import Callable
 
 from recipes.bundled_model import spoken_en as sp
 
-FIRST_NAMES = """james mary john patricia robert jennifer michael linda william elizabeth david barbara richard susan
-joseph jessica thomas sarah charles karen daniel nancy matthew lisa anthony betty mark margaret donald sandra
-steven ashley paul kimberly andrew emily joshua donna kenneth michelle kevin carol brian amanda george melissa
-edward deborah ronald stephanie timothy rebecca jason sharon jeffrey laura ryan cynthia jacob kathleen gary amy
-nicholas angela eric helen jonathan anna stephen brenda larry pamela justin nicole scott emma brandon samantha
-benjamin katherine samuel christine frank debra gregory rachel raymond catherine alexander carolyn patrick janet
-jack ruth dennis maria jerry heather tyler diane aaron virginia jose julie henry joyce adam victoria douglas olivia
-nathan kelly peter christina zachary lauren kyle joan walter evelyn harold judith jeremy megan ethan cheryl carl
-andrea keith hannah roger martha gerald jacqueline christian frances terry gloria sean ann arthur teresa austin
-kathryn noah sophia lucas mia oliver charlotte liam amelia mason harper logan ella leo grace max lily sam chloe
-tom kate ben lucy dan alice tim rose nick claire joe ellen luke jane alex sophie chen wei li ming raj priya
-ahmed fatima carlos sofia diego lucia pierre marie hans ingrid kenji yuki omar leila ivan olga""".split()
+FIRST_NAMES = [
+    "james",
+    "mary",
+    "john",
+    "patricia",
+    "robert",
+    "jennifer",
+    "michael",
+    "linda",
+    "william",
+    "elizabeth",
+    "david",
+    "barbara",
+    "richard",
+    "susan",
+    "joseph",
+    "jessica",
+    "thomas",
+    "sarah",
+    "charles",
+    "karen",
+    "daniel",
+    "nancy",
+    "matthew",
+    "lisa",
+    "anthony",
+    "betty",
+    "mark",
+    "margaret",
+    "donald",
+    "sandra",
+    "steven",
+    "ashley",
+    "paul",
+    "kimberly",
+    "andrew",
+    "emily",
+    "joshua",
+    "donna",
+    "kenneth",
+    "michelle",
+    "kevin",
+    "carol",
+    "brian",
+    "amanda",
+    "george",
+    "melissa",
+    "edward",
+    "deborah",
+    "ronald",
+    "stephanie",
+    "timothy",
+    "rebecca",
+    "jason",
+    "sharon",
+    "jeffrey",
+    "laura",
+    "ryan",
+    "cynthia",
+    "jacob",
+    "kathleen",
+    "gary",
+    "amy",
+    "nicholas",
+    "angela",
+    "eric",
+    "helen",
+    "jonathan",
+    "anna",
+    "stephen",
+    "brenda",
+    "larry",
+    "pamela",
+    "justin",
+    "nicole",
+    "scott",
+    "emma",
+    "brandon",
+    "samantha",
+    "benjamin",
+    "katherine",
+    "samuel",
+    "christine",
+    "frank",
+    "debra",
+    "gregory",
+    "rachel",
+    "raymond",
+    "catherine",
+    "alexander",
+    "carolyn",
+    "patrick",
+    "janet",
+    "jack",
+    "ruth",
+    "dennis",
+    "maria",
+    "jerry",
+    "heather",
+    "tyler",
+    "diane",
+    "aaron",
+    "virginia",
+    "jose",
+    "julie",
+    "henry",
+    "joyce",
+    "adam",
+    "victoria",
+    "douglas",
+    "olivia",
+    "nathan",
+    "kelly",
+    "peter",
+    "christina",
+    "zachary",
+    "lauren",
+    "kyle",
+    "joan",
+    "walter",
+    "evelyn",
+    "harold",
+    "judith",
+    "jeremy",
+    "megan",
+    "ethan",
+    "cheryl",
+    "carl",
+    "andrea",
+    "keith",
+    "hannah",
+    "roger",
+    "martha",
+    "gerald",
+    "jacqueline",
+    "christian",
+    "frances",
+    "terry",
+    "gloria",
+    "sean",
+    "ann",
+    "arthur",
+    "teresa",
+    "austin",
+    "kathryn",
+    "noah",
+    "sophia",
+    "lucas",
+    "mia",
+    "oliver",
+    "charlotte",
+    "liam",
+    "amelia",
+    "mason",
+    "harper",
+    "logan",
+    "ella",
+    "leo",
+    "grace",
+    "max",
+    "lily",
+    "sam",
+    "chloe",
+    "tom",
+    "kate",
+    "ben",
+    "lucy",
+    "dan",
+    "alice",
+    "tim",
+    "rose",
+    "nick",
+    "claire",
+    "joe",
+    "ellen",
+    "luke",
+    "jane",
+    "alex",
+    "sophie",
+    "chen",
+    "wei",
+    "li",
+    "ming",
+    "raj",
+    "priya",
+    "ahmed",
+    "fatima",
+    "carlos",
+    "sofia",
+    "diego",
+    "lucia",
+    "pierre",
+    "marie",
+    "hans",
+    "ingrid",
+    "kenji",
+    "yuki",
+    "omar",
+    "leila",
+    "ivan",
+    "olga",
+]
 
-SURNAMES = """smith johnson williams brown jones garcia miller davis rodriguez martinez hernandez lopez gonzalez
-wilson anderson thomas taylor moore jackson martin lee perez thompson white harris sanchez clark ramirez lewis
-robinson walker young allen king wright scott torres nguyen hill flores green adams nelson baker hall rivera
-campbell mitchell carter roberts gomez phillips evans turner diaz parker cruz edwards collins reyes stewart
-morris morales murphy cook rogers gutierrez ortiz morgan cooper peterson bailey reed kelly howard ramos kim cox
-ward richardson watson brooks chavez wood james bennett gray mendoza ruiz hughes price alvarez castillo sanders
-patel myers long ross foster jimenez powell jenkins perry russell sullivan bell coleman butler henderson barnes
-fisher vasquez simmons graham marshall owens harrison gibson wallace west cole hayes bryant stone hunt black
-palmer wells grant fox rose mills nichols lane dunn porter hudson wang zhang liu chen yang huang zhao wu zhou
-singh khan ali kumar sato suzuki tanaka muller schmidt schneider fischer weber rossi russo bianchi dupont
-bernard moreau silva santos costa""".split()
+SURNAMES = [
+    "smith",
+    "johnson",
+    "williams",
+    "brown",
+    "jones",
+    "garcia",
+    "miller",
+    "davis",
+    "rodriguez",
+    "martinez",
+    "hernandez",
+    "lopez",
+    "gonzalez",
+    "wilson",
+    "anderson",
+    "thomas",
+    "taylor",
+    "moore",
+    "jackson",
+    "martin",
+    "lee",
+    "perez",
+    "thompson",
+    "white",
+    "harris",
+    "sanchez",
+    "clark",
+    "ramirez",
+    "lewis",
+    "robinson",
+    "walker",
+    "young",
+    "allen",
+    "king",
+    "wright",
+    "scott",
+    "torres",
+    "nguyen",
+    "hill",
+    "flores",
+    "green",
+    "adams",
+    "nelson",
+    "baker",
+    "hall",
+    "rivera",
+    "campbell",
+    "mitchell",
+    "carter",
+    "roberts",
+    "gomez",
+    "phillips",
+    "evans",
+    "turner",
+    "diaz",
+    "parker",
+    "cruz",
+    "edwards",
+    "collins",
+    "reyes",
+    "stewart",
+    "morris",
+    "morales",
+    "murphy",
+    "cook",
+    "rogers",
+    "gutierrez",
+    "ortiz",
+    "morgan",
+    "cooper",
+    "peterson",
+    "bailey",
+    "reed",
+    "kelly",
+    "howard",
+    "ramos",
+    "kim",
+    "cox",
+    "ward",
+    "richardson",
+    "watson",
+    "brooks",
+    "chavez",
+    "wood",
+    "james",
+    "bennett",
+    "gray",
+    "mendoza",
+    "ruiz",
+    "hughes",
+    "price",
+    "alvarez",
+    "castillo",
+    "sanders",
+    "patel",
+    "myers",
+    "long",
+    "ross",
+    "foster",
+    "jimenez",
+    "powell",
+    "jenkins",
+    "perry",
+    "russell",
+    "sullivan",
+    "bell",
+    "coleman",
+    "butler",
+    "henderson",
+    "barnes",
+    "fisher",
+    "vasquez",
+    "simmons",
+    "graham",
+    "marshall",
+    "owens",
+    "harrison",
+    "gibson",
+    "wallace",
+    "west",
+    "cole",
+    "hayes",
+    "bryant",
+    "stone",
+    "hunt",
+    "black",
+    "palmer",
+    "wells",
+    "grant",
+    "fox",
+    "rose",
+    "mills",
+    "nichols",
+    "lane",
+    "dunn",
+    "porter",
+    "hudson",
+    "wang",
+    "zhang",
+    "liu",
+    "chen",
+    "yang",
+    "huang",
+    "zhao",
+    "wu",
+    "zhou",
+    "singh",
+    "khan",
+    "ali",
+    "kumar",
+    "sato",
+    "suzuki",
+    "tanaka",
+    "muller",
+    "schmidt",
+    "schneider",
+    "fischer",
+    "weber",
+    "rossi",
+    "russo",
+    "bianchi",
+    "dupont",
+    "bernard",
+    "moreau",
+    "silva",
+    "santos",
+    "costa",
+]
 
-CITIES = """london paris tokyo beijing shanghai new york boston chicago seattle denver dallas houston miami atlanta
-toronto vancouver sydney melbourne berlin munich madrid rome milan vienna zurich dublin edinburgh manchester
-amsterdam brussels prague warsaw moscow istanbul cairo dubai mumbai delhi bangkok singapore seoul osaka hong kong
-taipei mexico city lima bogota santiago austin portland phoenix detroit oslo stockholm helsinki lisbon athens""".split(
-    "\n")
-CITY_LIST = [c for c in " ".join(CITIES).replace("new york", "new_york").replace("hong kong", "hong_kong").replace(
-    "mexico city", "mexico_city").split()]
+CITIES = [
+    "london paris tokyo beijing shanghai new york boston chicago seattle denver dallas houston miami atlanta",
+    "toronto vancouver sydney melbourne berlin munich madrid rome milan vienna zurich dublin edinburgh manchester",
+    "amsterdam brussels prague warsaw moscow istanbul cairo dubai mumbai delhi bangkok singapore seoul osaka hong kong",
+    "taipei mexico city lima bogota santiago austin portland phoenix detroit oslo stockholm helsinki lisbon athens",
+]
+CITY_LIST = [
+    c
+    for c in " ".join(CITIES)
+    .replace("new york", "new_york")
+    .replace("hong kong", "hong_kong")
+    .replace("mexico city", "mexico_city")
+    .split()
+]
 CITY_LIST = [c.replace("_", " ") for c in CITY_LIST]
 
 PEOPLE = """my friend|my brother|my sister|my mother|my father|our teacher|the doctor|the driver|the manager|my boss
 |the customer|our neighbor|the nurse|the engineer|the student|my colleague|the team|the children|the old man
 |the young woman|my cousin|the pilot|the waiter|the farmer|the lawyer|his wife|her husband|their son|our daughter
 |the police officer|the reporter|the chef|the president|the company|the committee|everyone|nobody|somebody""".replace(
-    "\n", "").split("|")
+    "\n", ""
+).split("|")
 
 THINGS = """the report|the book|a letter|the keys|my phone|the car|a new laptop|the tickets|some coffee|a cup of tea
 |the package|the window|the door|the light|the computer|a bicycle|the camera|an umbrella|the map|the menu
@@ -57,7 +413,8 @@ THINGS = """the report|the book|a letter|the keys|my phone|the car|a new laptop|
 |the newspaper|a message|the photos|the bill|the plan|the results|the budget|the meeting notes|a sandwich
 |the medicine|the batteries|a jacket|the shoes|the furniture|the printer|the garden|the kitchen|the project
 |the presentation|the software|the data|the order|the receipt|a glass of water|the homework|the equipment""".replace(
-    "\n", "").split("|")
+    "\n", ""
+).split("|")
 
 PLACES = """the office|the station|the airport|the hospital|the bank|the library|the park|the market|the beach
 |the school|the hotel|the restaurant|the museum|the gym|the kitchen|the garden|the hall|the store|the pharmacy
@@ -77,13 +434,15 @@ ADJ = """good|bad|big|small|new|old|long|short|important|difficult|easy|quiet|lo
 |strange|busy|ready|late|early|warm|cold|hot|bright|dark|heavy|light|clean|full|empty|simple|strong|fresh
 |careful|happy|tired|hungry|friendly|famous|safe|dangerous|popular|modern|private|public|open|free|huge|tiny
 |excellent|terrible|useful|special|perfect|comfortable|nervous|surprised|certain|possible""".replace(
-    "\n", "").split("|")
+    "\n", ""
+).split("|")
 
 TIME_WORDS = """today|tomorrow|yesterday|tonight|this morning|this afternoon|this evening|next week|last week
 |next month|last year|on monday|on tuesday|on wednesday|on thursday|on friday|on saturday|on sunday|every day
 |right now|soon|later|in the morning|in the evening|at noon|at midnight|after lunch|before dinner
 |over the weekend|in a few minutes|in an hour|as soon as possible|once a week|twice a month""".replace(
-    "\n", "").split("|")
+    "\n", ""
+).split("|")
 
 FOODS = """rice|noodles|bread|soup|salad|chicken|fish|beef|pork|eggs|cheese|apples|oranges|bananas|grapes
 |tomatoes|potatoes|carrots|onions|milk|juice|coffee|tea|water|cake|cookies|chocolate|pizza|pasta|dumplings
@@ -92,14 +451,33 @@ FOODS = """rice|noodles|bread|soup|salad|chicken|fish|beef|pork|eggs|cheese|appl
 TOPICS = """the weather|the news|the game|the election|the economy|the new policy|the train schedule|the price
 |the project|the trip|the interview|the concert|the holiday|the conference|the budget|the market|the results
 |the traffic|the storm|the festival|the exam|the test|the contract|the delay|the budget report""".replace(
-    "\n", "").split("|")
+    "\n", ""
+).split("|")
 
 UNITS = """kilometers|miles|meters|kilograms|pounds|liters|minutes|hours|days|weeks|months|years|people
 |students|pages|boxes|bottles|degrees|floors|tickets|apples|cars|steps|questions|emails|calls""".replace(
-    "\n", "").split("|")
+    "\n", ""
+).split("|")
 
-ANIMALS = "dog cat bird horse cow sheep rabbit fish tiger lion bear monkey elephant duck chicken mouse".split()
-COLORS = "red blue green yellow black white gray brown orange purple pink".split()
+ANIMALS = [
+    "dog",
+    "cat",
+    "bird",
+    "horse",
+    "cow",
+    "sheep",
+    "rabbit",
+    "fish",
+    "tiger",
+    "lion",
+    "bear",
+    "monkey",
+    "elephant",
+    "duck",
+    "chicken",
+    "mouse",
+]
+COLORS = ["red", "blue", "green", "yellow", "black", "white", "gray", "brown", "orange", "purple", "pink"]
 
 
 def person(rng: random.Random) -> str:
@@ -165,7 +543,9 @@ SLOTS: dict[str, Callable[[random.Random], str]] = {
     "small": lambda r: sp.cardinal(r.randint(2, 12)),
 }
 
-EVERYDAY = [_t(s) for s in """{p} will {v} {thing} {time}
+EVERYDAY = [
+    _t(s)
+    for s in """{p} will {v} {thing} {time}
 {p} {vp} {thing} at {place} {time}
 can you {v} {thing} for me please
 please {v} {thing} before you leave
@@ -213,9 +593,12 @@ please ask for {first} at the front desk
 {first} {sur} is the new manager
 i spoke with {first} about {topic}
 {first} and {first} moved to {city} last year
-""".strip().split("\n")]
+""".strip().split("\n")
+]
 
-NUMERIC = [_t(s) for s in """the meeting is on {date}
+NUMERIC = [
+    _t(s)
+    for s in """the meeting is on {date}
 my birthday is {date}
 the flight leaves at {clock}
 let's meet at {clock} {time}
@@ -253,7 +636,8 @@ the bus comes every {small} minutes
 we sold {num} tickets {time}
 i was born on {date}
 the concert starts at {clock} on {date}
-""".strip().split("\n")]
+""".strip().split("\n")
+]
 
 
 def sentence(rng: random.Random) -> str:
@@ -264,16 +648,28 @@ def sentence(rng: random.Random) -> str:
     elif r < 0.9:
         s = rng.choice(NUMERIC)(rng)
     else:
-        s = rng.choice(EVERYDAY)(rng) + " " + rng.choice(["and", "but", "because", "so"]) + " " + rng.choice(
-            NUMERIC)(rng)
+        s = (
+            rng.choice(EVERYDAY)(rng)
+            + " "
+            + rng.choice(["and", "but", "because", "so"])
+            + " "
+            + rng.choice(NUMERIC)(rng)
+        )
     return " ".join(s.split())
 
 
 def hotword_sentence(name: str, rng: random.Random) -> str:
     """A sentence carrying ``name`` (a rare name absent from the training text) for the hotword test."""
-    frame = rng.choice([
-        "please call {n} {time}", "i had lunch with {n} {time}", "{n} will {v} {thing} {time}",
-        "the report was written by {n}", "{n} is waiting at {place}", "we invited {n} to the meeting",
-        "have you met {n} before", "send the tickets to {n} please",
-    ])
+    frame = rng.choice(
+        [
+            "please call {n} {time}",
+            "i had lunch with {n} {time}",
+            "{n} will {v} {thing} {time}",
+            "the report was written by {n}",
+            "{n} is waiting at {place}",
+            "we invited {n} to the meeting",
+            "have you met {n} before",
+            "send the tickets to {n} please",
+        ]
+    )
     return " ".join(_t(frame.replace("{n}", name))(rng).split())

@@ -51,8 +51,15 @@ def estimate_cmvn(frontend: Frontend, pool: Pool, n: int = 1500) -> tuple[torch.
     return (-mean).float(), (1.0 / std).float()
 
 
-def greedy_texts(net: SenseVoiceTrainNet, frontend: Frontend, sp: spm.SentencePieceProcessor, waves: list[np.ndarray],
-                 langs: list[str], device: torch.device, batch: int = 64) -> list[str]:
+def greedy_texts(
+    net: SenseVoiceTrainNet,
+    frontend: Frontend,
+    sp: spm.SentencePieceProcessor,
+    waves: list[np.ndarray],
+    langs: list[str],
+    device: torch.device,
+    batch: int = 64,
+) -> list[str]:
     """Greedy CTC decode with the language prompt set (or auto); returns raw decoded text with tags."""
     out: list[str] = []
     net.eval()
@@ -75,8 +82,13 @@ def greedy_texts(net: SenseVoiceTrainNet, frontend: Frontend, sp: spm.SentencePi
     return out
 
 
-def evaluate(net: SenseVoiceTrainNet, frontend: Frontend, sp: spm.SentencePieceProcessor, corpus: Path,
-             device: torch.device) -> dict:
+def evaluate(
+    net: SenseVoiceTrainNet,
+    frontend: Frontend,
+    sp: spm.SentencePieceProcessor,
+    corpus: Path,
+    device: torch.device,
+) -> dict:
     results: dict = {}
     for split, lang in (("test_en", "en"), ("test_zh", "zh")):
         waves, metas = load_eval_split(corpus, split)
@@ -86,8 +98,13 @@ def evaluate(net: SenseVoiceTrainNet, frontend: Frontend, sp: spm.SentencePieceP
             hyps = greedy_texts(net, frontend, sp, waves, [prompt] * len(waves), device)
             rate, err, tot = metrics.error_rate([m["text"] for m in metas], hyps, lang)
             lang_ok = sum(h.startswith(f"<|{lang}|>") for h in hyps) / len(hyps)
-            results[f"{split}/{prompt}"] = {"rate": round(rate, 3), "errors": err, "units": tot,
-                                            "lang_tag_acc": round(lang_ok, 4), "n": len(waves)}
+            results[f"{split}/{prompt}"] = {
+                "rate": round(rate, 3),
+                "errors": err,
+                "units": tot,
+                "lang_tag_acc": round(lang_ok, 4),
+                "n": len(waves),
+            }
             if prompt == lang:
                 by_engine: dict[str, list[int]] = {}
                 for m, h in zip(metas, hyps, strict=True):
@@ -95,10 +112,12 @@ def evaluate(net: SenseVoiceTrainNet, frontend: Frontend, sp: spm.SentencePieceP
                     ru = metrics.units(m["text"], lang)
                     e[0] += metrics.edit_distance(ru, metrics.units(h, lang))
                     e[1] += len(ru)
-                results[f"{split}/{prompt}"]["by_engine"] = {k: round(100 * v[0] / max(v[1], 1), 2)
-                                                           for k, v in by_engine.items()}
-                results[f"{split}/{prompt}"]["examples"] = [[m["text"], metrics.strip_tags(h)] for m, h in
-                                                            list(zip(metas, hyps, strict=True))[:5]]
+                results[f"{split}/{prompt}"]["by_engine"] = {
+                    k: round(100 * v[0] / max(v[1], 1), 2) for k, v in by_engine.items()
+                }
+                results[f"{split}/{prompt}"]["examples"] = [
+                    [m["text"], metrics.strip_tags(h)] for m, h in list(zip(metas, hyps, strict=True))[:5]
+                ]
     return results
 
 
@@ -117,15 +136,19 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, default=10)
     ap.add_argument("--tp-blocks", type=int, default=2)
     ap.add_argument("--min-utts", type=int, default=2000)
-    ap.add_argument("--capacity-hours", type=float, default=120.0)
+    ap.add_argument("--capacity-hours", type=float, default=8.0, help="initial pool size; grows")
     ap.add_argument("--checkpoint-every", type=float, default=120.0, help="seconds between exports")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-steps", type=int, default=0)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
-                        handlers=[logging.StreamHandler(), logging.FileHandler(args.out / "train_log.txt")])
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(message)s",
+        handlers=[logging.StreamHandler(), logging.FileHandler(args.out / "train_log.txt")],
+    )
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.set_num_threads(2)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     gen = torch.Generator(device=device)
@@ -133,8 +156,13 @@ def main() -> None:
     torch.backends.cuda.matmul.allow_tf32 = True
     bpe = args.text / export.BPE_NAME
     sp = spm.SentencePieceProcessor(model_file=str(bpe))
-    log.info("args %s; device %s (%s); torch %s", vars(args), device,
-             torch.cuda.get_device_name() if device.type == "cuda" else "cpu", torch.__version__)
+    log.info(
+        "args %s; device %s (%s); torch %s",
+        vars(args),
+        device,
+        torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        torch.__version__,
+    )
 
     pool = Pool(device, sp, int(args.capacity_hours * 3600 * 16000))
     t_wait = time.time()
@@ -149,16 +177,29 @@ def main() -> None:
     base = Frontend(FrontendConfig(), device)
     shift, scale = estimate_cmvn(base, pool)
     frontend = Frontend(FrontendConfig(cmvn_shift=shift.cpu(), cmvn_scale=scale.cpu()), device)
-    dims = SanmEncoderDims(input_size=560, output_size=args.d, attention_heads=args.heads, linear_units=args.ffn,
-                           num_blocks=args.blocks, tp_blocks=args.tp_blocks, kernel_size=11, sanm_shift=0,
-                           layer_norm_eps=1e-5)
+    dims = SanmEncoderDims(
+        input_size=560,
+        output_size=args.d,
+        attention_heads=args.heads,
+        linear_units=args.ffn,
+        num_blocks=args.blocks,
+        tp_blocks=args.tp_blocks,
+        kernel_size=11,
+        sanm_shift=0,
+        layer_norm_eps=1e-5,
+    )
     net = SenseVoiceTrainNet(dims, sp.get_piece_size()).to(device)
     n_params = sum(p.numel() for p in net.parameters())
     log.info("model: %.2f M parameters, vocab %d", n_params / 1e6, sp.get_piece_size())
     decay = [p for n, p in net.named_parameters() if p.ndim >= 2 and "embed" not in n]
     no_decay = [p for n, p in net.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=args.lr, betas=(0.9, 0.98), eps=1e-8, fused=device.type == "cuda")
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=args.lr,
+        betas=(0.9, 0.98),
+        eps=1e-8,
+        fused=device.type == "cuda",
+    )
 
     budget = int(args.budget_seconds * 16000)
     total_s = args.minutes * 60
@@ -186,7 +227,11 @@ def main() -> None:
             queue = pool.batches(rng, budget)
         batch = queue.pop()
         frac = elapsed / total_s
-        lr = args.lr * min(1.0, (step + 1) / args.warmup) * (0.03 + 0.97 * 0.5 * (1 + math.cos(math.pi * frac)))
+        lr = (
+            args.lr
+            * min(1.0, (step + 1) / args.warmup)
+            * (0.03 + 0.97 * 0.5 * (1 + math.cos(math.pi * frac)))
+        )
         for g in opt.param_groups:
             g["lr"] = lr
 
@@ -213,24 +258,44 @@ def main() -> None:
         loss_acc += float(loss.detach()) if step % 50 == 0 else 0.0
         n_acc += 1 if step % 50 == 0 else 0
         if step % 250 == 0:
-            log.info("step %d  %.0f s  lr %.2e  loss %.3f  batch %d  seen %.1f h", step, elapsed, lr,
-                     loss_acc / max(n_acc, 1), len(batch), seen_s / 3600)
+            log.info(
+                "step %d  %.0f s  lr %.2e  loss %.3f  batch %d  seen %.1f h",
+                step,
+                elapsed,
+                lr,
+                loss_acc / max(n_acc, 1),
+                len(batch),
+                seen_s / 3600,
+            )
             loss_acc, n_acc = 0.0, 0
         if time.time() - last_ckpt > args.checkpoint_every:
             save("periodic")
             last_ckpt = time.time()
 
-    log.info("training done: %d steps, %.1f s, %.1f h of audio seen, pool %d utterances (%.1f h)", step,
-             time.time() - t0, seen_s / 3600, len(pool.starts), pool.hours)
+    train_s = time.time() - t0
+    log.info(
+        "training done: %d steps, %.1f s, %.1f h of audio seen, pool %d utterances (%.1f h)",
+        step,
+        train_s,
+        seen_s / 3600,
+        len(pool.starts),
+        pool.hours,
+    )
     save("final")
     t_eval = time.time()
     results = evaluate(net, frontend, sp, args.corpus, device)
-    results["train"] = {"steps": step, "seconds": round(time.time() - t0 - (time.time() - t_eval), 1),
-                        "audio_hours_seen": round(seen_s / 3600, 2), "pool_utterances": len(pool.starts),
-                        "pool_hours": round(pool.hours, 2), "parameters": n_params}
+    results["train"] = {
+        "steps": step,
+        "seconds": round(train_s, 1),
+        "audio_hours_seen": round(seen_s / 3600, 2),
+        "pool_utterances": len(pool.starts),
+        "pool_hours": round(pool.hours, 2),
+        "parameters": n_params,
+    }
     log.info("eval (%.1f s): %s", time.time() - t_eval, json.dumps(results, ensure_ascii=False))
-    (args.out.parent / "eval_gpu.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n",
-                                                   encoding="utf-8")
+    (args.out.parent / "eval_gpu.json").write_text(
+        json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
 
 
 if __name__ == "__main__":

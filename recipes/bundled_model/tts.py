@@ -69,8 +69,11 @@ def _parse_wav(data: bytes) -> tuple[np.ndarray, int]:
             if channels != 1:
                 raise ValueError("mono expected")
         elif cid == b"data":
-            body = data[pos + 8 :] if size in (0, 0xFFFFFFFF) or pos + 8 + size > len(data) else data[
-                pos + 8 : pos + 8 + size]
+            body = (
+                data[pos + 8 :]
+                if size in (0, 0xFFFFFFFF) or pos + 8 + size > len(data)
+                else data[pos + 8 : pos + 8 + size]
+            )
             body = body[: len(body) // 2 * 2]
             return np.frombuffer(body, dtype="<i2").astype(np.float32) / 32768.0, sr
         pos += 8 + size + (size & 1)
@@ -83,7 +86,19 @@ def speech_text_en(text: str) -> str:
 
 
 def espeak(env: TtsEnv, text: str, voice: str, rate: int, pitch: int, gap: int = 0) -> np.ndarray:
-    cmd = [env.bin("espeak-ng"), "-v", voice, "-s", str(rate), "-p", str(pitch), "-g", str(gap), "--stdout", text]
+    cmd = [
+        env.bin("espeak-ng"),
+        "-v",
+        voice,
+        "-s",
+        str(rate),
+        "-p",
+        str(pitch),
+        "-g",
+        str(gap),
+        "--stdout",
+        text,
+    ]
     out = subprocess.run(cmd, env=env.env, capture_output=True, check=True, timeout=60).stdout
     x, sr = _parse_wav(out)
     return resample(x, sr)
@@ -111,7 +126,9 @@ def festival_batch(env: TtsEnv, items: list[tuple[str, str, float]]) -> list[np.
             lines.append(f'(utt.save.wave (utt.synth (Utterance Text "{safe}")) "{tmp}/{i}.wav" \'riff)')
         script = Path(tmp) / "batch.scm"
         script.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        subprocess.run([env.bin("festival"), "-b", str(script)], env=env.env, capture_output=True, timeout=600)
+        subprocess.run(
+            [env.bin("festival"), "-b", str(script)], env=env.env, capture_output=True, timeout=600
+        )
         out: list[np.ndarray | None] = []
         for i in range(len(items)):
             f = Path(tmp) / f"{i}.wav"
