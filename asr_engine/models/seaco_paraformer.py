@@ -138,7 +138,7 @@ class CifPredictorV3(nn.Module):
             packed = pack_padded_sequence(up, up_lengths, batch_first=True, enforce_sorted=False)
             out, _ = self.blstm(packed)
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=up.shape[1])
-        alphas = torch.sigmoid(self.cif_output2(out).float()).squeeze(-1)
+        alphas = torch.sigmoid(self.cif_output2(out.to(self.cif_output2.weight.dtype)).float()).squeeze(-1)
         alphas = torch.relu(alphas * self.smooth2 - self.noise2)
         return alphas * padding_mask(lengths * self.upsample_times, up.shape[1]).to(torch.float32)
 
