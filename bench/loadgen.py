@@ -339,7 +339,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration-s", type=float, default=15.0)
     parser.add_argument("--warmup-s", type=float, default=3.0)
     parser.add_argument(
-        "--processes", type=int, default=0, help="client processes (0: 1 per 32 callers, max 8)"
+        "--processes", type=int, default=0, help="client processes (0: 1 per 32 callers, max 4)"
     )
     parser.add_argument("--channels", type=int, default=4, help="gRPC connections per client process")
     parser.add_argument("--half-peak", action="store_true", help="then an open loop at half the best RTFx")
@@ -365,7 +365,7 @@ def _sweep(
         mode: _ints(getattr(args, f"{mode}_concurrency", None) or args.concurrency)
         for mode in ("unary", "stream", "realtime")
     }
-    max_procs = args.processes or min(8, max(1, max(max(v) for v in per_mode.values()) // 32))
+    max_procs = args.processes or min(4, max(1, max(max(v) for v in per_mode.values()) // 32))
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_procs, mp_context=context) as pool:
         for mode in args.mode.split(","):

@@ -97,7 +97,7 @@ build_corpus() {
   if [ -f "$CORPUS/corpus.json" ]; then step "corpus: reusing $CORPUS"; return; fi
   step "generating corpus: $UTTS utterances (WAV + MP3), $LONG long recording(s) of $LONG_MIN min"
   "$PY" -m bench.corpus "$AUDIO" "$CORPUS" --utterances "$UTTS" --long "$LONG" --long-min "$LONG_MIN" \
-    --long-max "$LONG_MIN" --workers "$(( $(nproc) > 8 ? 8 : $(nproc) ))"
+    --long-max "$LONG_MIN" --formats "${BENCH_FORMATS:-wav,mp3}" --workers "$(( $(nproc) > 8 ? 8 : $(nproc) ))"
 }
 
 run_engine() {
