@@ -1,7 +1,8 @@
 """SeACo-Paraformer: Paraformer plus hotword biasing (bias LSTM, seaco decoder, hotword head).
 
-Parameter names follow FunASR's ``SeacoParaformer`` / ``CifPredictorV3``. The first CIF head fires with the
-sequential rule; a second, 3x-upsampled head (ConvTranspose1d + BLSTM) only gives timestamps. Hotwords come
+Parameter names follow FunASR's ``SeacoParaformer`` / ``CifPredictorV3``. The first CIF head fires where
+FunASR's sequential rule does (computed with the vectorised rule); a second, 3x-upsampled head
+(ConvTranspose1d + BLSTM) only gives timestamps. Hotwords come
 per request (``DecodeRequest.hotwords``; one ``Hotword`` = one FunASR hotword), so items of one batch may
 bias towards different lists; without hotwords an item decodes as plain Paraformer would.
 
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from asr_engine.decoding.cif import add_tail, cif_sequential, cif_sequential_embeddings
+from asr_engine.decoding.cif import add_tail, cif_fire, cif_sequential
 from asr_engine.errors import ModelLoadError
 from asr_engine.models.base import DecodeRequest, FrontendConfig, Hypothesis
 from asr_engine.models.loader import ModelDir, assign_weights, load_checkpoint
@@ -222,7 +223,7 @@ class SeacoParaformerModel(ParaformerModel):
 
     @torch.inference_mode()
     def acoustic(self, feats: torch.Tensor, feat_lengths: torch.Tensor) -> AcousticOutput:
-        """Encoder and the sequential CIF of the first predictor head."""
+        """Encoder and the CIF of the first predictor head."""
         feats = feats.to(self.device, self.dtype)
         lengths = feat_lengths.to(self.device, torch.int64)
         enc, _ = self.net.encoder(feats, lengths)
@@ -231,17 +232,10 @@ class SeacoParaformerModel(ParaformerModel):
         alphas = cast(CifPredictorV3, self.seaco.predictor)(enc, valid)
         hidden, alphas = add_tail(enc, alphas, lengths, self.net.dims.predictor.tail_threshold)
         token_num = torch.floor(alphas.sum(dim=-1)).to(torch.int64)
-        b = enc.shape[0]
-        n_max = max(int(token_num.max().item()), 0)
-        emb = hidden.new_zeros(b, n_max, hidden.shape[-1])
-        fires = torch.zeros_like(alphas, device=torch.device("cpu"))
-        for i in range(b):
-            span = int(lengths[i].item()) + 1
-            frames, fires_i = cif_sequential_embeddings(hidden[i, :span], alphas[i, :span])
-            fires[i, :span] = fires_i
-            n = min(len(frames), int(token_num[i].item()))
-            if n > 0:
-                emb[i, :n] = torch.stack(frames[:n])
+        # FunASR's V3 walks the frames one by one; the vectorised rule fires on the same frames except
+        # where a running sum lies within float32 rounding of an integer, and is free of a Python loop.
+        emb, _, fires = cif_fire(hidden, alphas)
+        emb = emb[:, : max(int(token_num.max().item()), 0)]
         return AcousticOutput(enc, lengths, emb, token_num, alphas, fires)
 
     def hotword_embeddings(self, id_lists: Sequence[Sequence[int]]) -> torch.Tensor:
