@@ -121,10 +121,12 @@ def check_targets(run: Run) -> list[Target]:
     half = next((r for r in grpc if r.get("open_loop")), None)
     memory = run.rows("engine", "memory")
     gpu_peaks = [float(r["gpu_mem_peak_process_mib"]) for r in grpc if r.get("gpu_mem_peak_process_mib")]
-    cpu_rows = [
+    cpu_rows = [  # bench/cpu_bench.sh's file: the bundled model on the CPU
         r
         for d in run.docs
-        if d.get("kind") == "engine" and d.get("model", {}).get("device") == "cpu"
+        if d.get("kind") == "engine"
+        and d.get("_file", "").startswith("cpu")
+        and d.get("model", {}).get("device") == "cpu"
         for r in d["rows"]
         if r.get("group") == "engine"
     ]
