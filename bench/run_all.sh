@@ -4,7 +4,7 @@
 #   bench/run_all.sh engine   # model ceiling, engine concurrency sweep, idle latency, 2 h memory test, profile
 #   bench/run_all.sh grpc     # real server + load generator: unary WAV/MP3, idle, half peak, upload and live streams
 #   bench/run_all.sh funasr   # FunASR AutoModel (documented + fastest settings) and Lingting on the same files
-#   bench/run_all.sh memory   # only the long-recording memory test (set BENCH_MEM_S=540 for the 10-minute run)
+#   bench/run_all.sh memory   # only the long-recording memory test (BENCH_MEM_S=450: the longest that fits one call)
 #   bench/run_all.sh report RUN_DIR...   # here: bench/RESULTS.md and bench/plots/ from fetched result folders
 #
 # Results (JSON, at most 8 files per stage) go to $OUT (the device tool's folder) or ./bench-out/<stage>.
@@ -14,11 +14,12 @@
 #   BENCH_DURATION_S [10] per load level   BENCH_CONCURRENCY [1,16,64,256]   BENCH_MEM_HOURS [2]
 #   BENCH_MEM_S [90] memory-test duration  BENCH_SMALL [0] (1: a 4-block model, for dry runs on a CPU)
 #   BENCH_WORK [$TMPDIR/lingting-bench] model + corpus, reused when present   BENCH_COMMIT (for the record)
+#   BENCH_FAMILY [paraformer] or sensevoice   BENCH_MODEL_DIR (skip building: e.g. the bundled model's dir)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 stage=${1:-}
-[ -n "$stage" ] || { sed -n '2,20p' "$0"; exit 2; }
+[ -n "$stage" ] || { sed -n '2,17p' "$0"; exit 2; }
 shift || true
 
 PY=${PYTHON:-python3}
@@ -81,14 +82,16 @@ model_src() { [ -d "$BASE/models/$1" ] && echo "$BASE/models/$1" || echo "$BASE/
 AUDIO=$BASE/audio
 [ -d "$AUDIO" ] || AUDIO=$BASE/paraformer/audio
 VAD_DIR=$(model_src fsmn_vad)
-MODEL=$WORK/paraformer-large
+FAMILY=${BENCH_FAMILY:-paraformer}  # or sensevoice (SenseVoiceSmall size)
+MODEL=${BENCH_MODEL_DIR:-$WORK/$FAMILY-large}  # BENCH_MODEL_DIR: an existing dir (the bundled model, say)
 CORPUS=$WORK/corpus
 
 build_model() {
+  if [ -n "${BENCH_MODEL_DIR:-}" ]; then step "model: $MODEL as given"; return; fi
   if [ -f "$MODEL/model.pt" ] && [ -f "$MODEL/.done" ]; then step "model: reusing $MODEL"; return; fi
-  step "building Paraformer-large (random weights) in $MODEL"
+  step "building full-size $FAMILY (random weights) in $MODEL"
   small=(); [ "${BENCH_SMALL:-0}" = 1 ] && small=(--small)
-  "$PY" -m bench.build_large paraformer "$(model_src paraformer)" "$MODEL" "${small[@]}" --device "$DEVICE" \
+  "$PY" -m bench.build_large "$FAMILY" "$(model_src "$FAMILY")" "$MODEL" "${small[@]}" --device "$DEVICE" \
     --calibrate-wav "$AUDIO/en_16k.wav" --calibrate-wav "$AUDIO/zh_16k.wav" --calibrate-wav "$AUDIO/en2_16k.wav"
   touch "$MODEL/.done"
 }
