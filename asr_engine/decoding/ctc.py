@@ -1,0 +1,148 @@
+"""CTC decoding: batched greedy search on the device, and prefix beam search with hotword biasing.
+
+Greedy search is what FunASR does (argmax per frame, collapse repeats, drop blank) and is used whenever a
+request has no hotwords. Prefix beam search runs on the CPU for one utterance and only when hotwords are
+present; its scores are the usual blank / non-blank prefix probabilities (summed over alignments) plus
+the context graph's bonus, which is a function of the prefix alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from asr_engine.decoding.context_graph import ContextGraph
+
+__all__ = ["BeamResult", "greedy_decode", "prefix_beam_search"]
+
+log = logging.getLogger(__name__)
+
+NEG_INF = float("-inf")
+# A frame whose blank probability exceeds this only extends existing prefixes (blank or a repeat of the
+# last token); new tokens are not tried there. Between them they have probability < 1e-3.
+BLANK_SKIP_PROB = 0.999
+_BLANK_SKIP_LOGP = math.log(BLANK_SKIP_PROB)
+
+
+def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor, *, blank: int = 0) -> list[list[int]]:
+    """Best-path decoding of a batch: per item, argmax ids with repeats collapsed and blanks removed.
+
+    log_probs (B, T, V) on any device (argmax is taken there), lengths (B,) valid frames per item.
+    """
+    best = log_probs.argmax(dim=-1)  # (B, T)
+    t = best.shape[1]
+    valid = torch.arange(t, device=best.device)[None, :] < lengths.to(best.device)[:, None]
+    changed = torch.ones_like(valid)
+    changed[:, 1:] = best[:, 1:] != best[:, :-1]
+    keep = (valid & changed & (best != blank)).cpu()
+    ids = best.cpu()
+    return [ids[i][keep[i]].tolist() for i in range(ids.shape[0])]
+
+
+@dataclass(frozen=True)
+class BeamResult:
+    """The best prefix: token ids, its CTC log-probability and its context (hotword) bonus."""
+
+    token_ids: tuple[int, ...]
+    log_prob: float
+    context_score: float
+
+    @property
+    def score(self) -> float:
+        return self.log_prob + self.context_score
+
+
+def _logaddexp(a: float, b: float) -> float:
+    if a == NEG_INF:
+        return b
+    if b == NEG_INF:
+        return a
+    if a > b:
+        return a + math.log1p(math.exp(b - a))
+    return b + math.log1p(math.exp(a - b))
+
+
+class _Prefix:
+    """Probabilities of one prefix ending in blank (``pb``) or in its last token (``pnb``)."""
+
+    __slots__ = ("context_score", "context_state", "pb", "pnb")
+
+    def __init__(self, context_state: int, context_score: float) -> None:
+        self.pb = NEG_INF
+        self.pnb = NEG_INF
+        self.context_state = context_state
+        self.context_score = context_score
+
+    def total(self) -> float:
+        return _logaddexp(self.pb, self.pnb)
+
+
+def prefix_beam_search(
+    log_probs: torch.Tensor,
+    length: int,
+    beam: int,
+    context_graph: ContextGraph | None = None,
+    *,
+    blank: int = 0,
+    token_topk: int | None = None,
+) -> BeamResult:
+    """CTC prefix beam search over one utterance's log-probs (T, V), biased by ``context_graph``.
+
+    Per frame only the ``token_topk`` (default ``beam``) most likely tokens are tried as extensions;
+    frames whose blank probability exceeds ``BLANK_SKIP_PROB`` try none. Hypotheses are ranked by
+    log-probability plus context bonus; at the end the bonus of unfinished hotword matches is removed.
+    """
+    if beam < 1:
+        raise ValueError(f"beam must be >= 1, got {beam}")
+    topk = max(1, token_topk if token_topk is not None else beam)
+    lp = log_probs[:length].detach().to("cpu", torch.float32).numpy().astype(np.float64)
+    topk = min(topk, lp.shape[1])
+    root = context_graph.root if context_graph is not None else 0
+    beams: dict[tuple[int, ...], _Prefix] = {(): _Prefix(root, 0.0)}
+    beams[()].pb = 0.0
+    candidates = np.argpartition(-lp, topk - 1, axis=1)[:, :topk]
+    for t in range(lp.shape[0]):
+        frame = lp[t]
+        p_blank = float(frame[blank])
+        extend = p_blank <= _BLANK_SKIP_LOGP
+        tokens = [int(c) for c in candidates[t] if c != blank] if extend else []
+        nxt: dict[tuple[int, ...], _Prefix] = {}
+        for prefix, hyp in beams.items():
+            total = hyp.total()
+            # Stay on the same prefix: a blank, or a repeat of the last token without a blank between.
+            same = nxt.get(prefix)
+            if same is None:
+                same = nxt[prefix] = _Prefix(hyp.context_state, hyp.context_score)
+            same.pb = _logaddexp(same.pb, total + p_blank)
+            if prefix:
+                last = prefix[-1]
+                same.pnb = _logaddexp(same.pnb, hyp.pnb + float(frame[last]))
+            for c in tokens:
+                p = float(frame[c])
+                longer = (*prefix, c)
+                entry = nxt.get(longer)
+                if entry is None:
+                    if context_graph is not None:
+                        delta, state = context_graph.forward_one_step(hyp.context_state, c)
+                        entry = _Prefix(state, hyp.context_score + delta)
+                    else:
+                        entry = _Prefix(root, 0.0)
+                    nxt[longer] = entry
+                # After a blank any token starts anew; without one, only a different token does.
+                source = hyp.pb if prefix and c == prefix[-1] else total
+                entry.pnb = _logaddexp(entry.pnb, source + p)
+        ranked = sorted(nxt.items(), key=lambda kv: kv[1].total() + kv[1].context_score, reverse=True)
+        beams = dict(ranked[:beam])
+
+    def final(hyp: _Prefix) -> float:
+        bonus = hyp.context_score
+        if context_graph is not None:
+            bonus += context_graph.finalize(hyp.context_state)
+        return bonus
+
+    best_prefix, best = max(beams.items(), key=lambda kv: kv[1].total() + final(kv[1]))
+    return BeamResult(token_ids=best_prefix, log_prob=best.total(), context_score=final(best))
