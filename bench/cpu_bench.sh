@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CPU fallback target: the bundled model (or MODEL_DIR) on this machine's CPU, at least 20x realtime.
-# Runs here, not on the GPU machine. Writes $OUT/cpu.json (default bench-out/cpu/) for bench/report.py.
+# Runs here, not on the GPU machine. Writes $OUT/cpu.json (default $TMPDIR/lingting-bench-out/cpu/) for bench/report.py.
 #
 #   bench/cpu_bench.sh                 # the bundled model
 #   bench/cpu_bench.sh MODEL_DIR       # any FunASR-format directory (e.g. a parity model, for a dry run)
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] && PY=.venv/bin/python
 MODEL_DIR=${1:-$("$PY" -c 'from asr_engine.engine import default_model_dir; print(default_model_dir())')}
-OUT=${OUT:-bench-out/cpu}
+OUT=${OUT:-${TMPDIR:-/tmp}/lingting-bench-out/cpu}
 SOURCE=${BENCH_SOURCE:-${LINGTING_SHARED_DIR:-../shared}/parity/paraformer/audio}
 CORPUS=${BENCH_WORK:-${TMPDIR:-/tmp}/lingting-bench-cpu}/corpus
 THREADS=${BENCH_THREADS:-$(nproc)}

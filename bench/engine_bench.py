@@ -429,47 +429,55 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     load_s = time.perf_counter() - t0
     options = _options(args)
     modes = [m for m in args.modes.split(",") if m]
-    results: dict[str, list[dict[str, Any]]] = {}
+    info = engine.models[0]
+    model = {
+        "family": info.family,
+        "path": info.path,
+        "device": info.device,
+        "dtype": info.dtype,
+        "vad": info.vad,
+    }
+    rows: list[dict[str, Any]] = []
+
+    def save(group: str, new_rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Write what is done so far after each mode, so a run cut off by a time limit keeps it."""
+        rows.extend({"group": group, **row} for row in new_rows)
+        return write_result(args.json, "engine", rows, model=model, load_s=round(load_s, 2))
+
+    doc = save("load", [])
     try:
         if "model" in modes:
-            results["model"] = bench_model(
-                engine, args.corpus, _ints(args.batch_sizes), args.model_min_time_s
+            doc = save(
+                "model", bench_model(engine, args.corpus, _ints(args.batch_sizes), args.model_min_time_s)
             )
         if "engine" in modes:
             for fmt in args.format.split(","):
-                results.setdefault("engine", []).extend(
-                    await bench_engine(
-                        engine, args.corpus, _ints(args.concurrency), args.duration_s, fmt, options
-                    )
+                levels = _ints(args.concurrency)
+                doc = save(
+                    "engine", await bench_engine(engine, args.corpus, levels, args.duration_s, fmt, options)
                 )
         if "latency" in modes:
-            results["latency"] = await bench_latency(engine, args.corpus, args.latency_repeats, options)
+            doc = save("latency", await bench_latency(engine, args.corpus, args.latency_repeats, options))
         if "memory" in modes:
             source = args.source or args.corpus
-            results["memory"] = await bench_memory(
-                engine, source, args.memory_hours, args.memory_duration_s, options, not args.memory_samples
+            doc = save(
+                "memory",
+                await bench_memory(
+                    engine,
+                    source,
+                    args.memory_hours,
+                    args.memory_duration_s,
+                    options,
+                    not args.memory_samples,
+                ),
             )
         if "profile" in modes:
-            results["profile"] = bench_profile(
-                engine, args.corpus, max(_ints(args.batch_sizes)), args.profile_top
+            doc = save(
+                "profile", bench_profile(engine, args.corpus, max(_ints(args.batch_sizes)), args.profile_top)
             )
     finally:
         await engine.close()
-    info = engine.models[0]
-    rows = [{"group": group, **row} for group, group_rows in results.items() for row in group_rows]
-    return write_result(
-        args.json,
-        "engine",
-        rows,
-        model={
-            "family": info.family,
-            "path": info.path,
-            "device": info.device,
-            "dtype": info.dtype,
-            "vad": info.vad,
-        },
-        load_s=round(load_s, 2),
-    )
+    return doc
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = {s for s in args.settings.split(",") if s}
     threads = torch.get_num_threads()
     rows = _run_plain(args, utts, settings, threads)
+    write_result(args.json, "funasr", rows, partial=True, model_dir=str(args.model_dir))  # kept if cut off
     if args.vad_model_dir is not None and ({"documented", "latency"} & settings):
         rows += _run_pipeline(args, utts, longs, settings, threads)
     import funasr

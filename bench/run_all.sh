@@ -7,7 +7,7 @@
 #   bench/run_all.sh memory   # only the long-recording memory test (BENCH_MEM_S=450: the longest that fits one call)
 #   bench/run_all.sh report RUN_DIR...   # here: bench/RESULTS.md and bench/plots/ from fetched result folders
 #
-# Results (JSON, at most 8 files per stage) go to $OUT (the device tool's folder) or ./bench-out/<stage>.
+# Results (JSON, at most 8 files per stage) go to $OUT (the device tool's folder) or $TMPDIR/lingting-bench-out/<stage>.
 # Assets come from $BENCH_ASSETS (default .dev/gpu/bench, prepared by bench/stage_assets.sh and carried).
 # Every knob is an environment variable (defaults in brackets):
 #   BENCH_DEVICE [cuda]  BENCH_DTYPE [bf16]  BENCH_UTTS [200]  BENCH_LONG [1]  BENCH_LONG_MIN [10]
@@ -32,7 +32,7 @@ fi
 export TMPDIR=${TMPDIR:-/var/tmp}
 export PYTHONUNBUFFERED=1
 ASSETS=${BENCH_ASSETS:-.dev/gpu/bench}
-OUT=${OUT:-$ROOT/bench-out/$stage}
+OUT=${OUT:-$TMPDIR/lingting-bench-out/$stage}
 WORK=${BENCH_WORK:-$TMPDIR/lingting-bench}
 DEVICE=${BENCH_DEVICE:-cuda}
 DTYPE=${BENCH_DTYPE:-bf16}
@@ -49,7 +49,7 @@ exec > >(tee -a "$LOG") 2>&1
 t_start=$(date +%s)
 step() { echo "=== [$(( $(date +%s) - t_start )) s] $*"; }
 
-step "stage $stage on $(hostname); device $DEVICE $DTYPE; out $OUT; work $WORK"
+step "stage $stage on $(uname -n); device $DEVICE $DTYPE; out $OUT; work $WORK"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version --format=csv
 echo "cpus: $(nproc)"
 
