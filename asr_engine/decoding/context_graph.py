@@ -105,6 +105,16 @@ class ContextGraph:
         return len(self._nodes)
 
     @property
+    def tokens(self) -> tuple[int, ...]:
+        """Every token id that appears in some hotword, ascending."""
+        return tuple(sorted({node.token for node in self._nodes[1:]}))
+
+    @property
+    def max_token_score(self) -> float:
+        """The largest per-token boost (0.0 for an empty graph)."""
+        return max((node.token_score for node in self._nodes[1:]), default=0.0)
+
+    @property
     def empty(self) -> bool:
         """True when no hotword was added."""
         return len(self._nodes) == 1

@@ -92,8 +92,10 @@ def prefix_beam_search(
 ) -> BeamResult:
     """CTC prefix beam search over one utterance's log-probs (T, V), biased by ``context_graph``.
 
-    Per frame only the ``token_topk`` (default ``beam``) most likely tokens are tried as extensions;
-    frames whose blank probability exceeds ``BLANK_SKIP_PROB`` try none. Hypotheses are ranked by
+    Per frame only the ``token_topk`` (default ``beam``) most likely tokens are tried as extensions,
+    plus any hotword token whose log-probability plus the graph's largest boost reaches the k-th best
+    (so a boost can lift a token the plain pruning would drop); frames whose blank probability exceeds
+    ``BLANK_SKIP_PROB`` try none. Hypotheses are ranked by
     log-probability plus context bonus; at the end the bonus of unfinished hotword matches is removed.
     """
     if beam < 1:
@@ -105,11 +107,20 @@ def prefix_beam_search(
     beams: dict[tuple[int, ...], _Prefix] = {(): _Prefix(root, 0.0)}
     beams[()].pb = 0.0
     candidates = np.argpartition(-lp, topk - 1, axis=1)[:, :topk]
+    boost_room = context_graph.max_token_score if context_graph is not None else 0.0
+    hot_tokens = np.asarray(context_graph.tokens if context_graph is not None else (), dtype=np.int64)
     for t in range(lp.shape[0]):
         frame = lp[t]
         p_blank = float(frame[blank])
         extend = p_blank <= _BLANK_SKIP_LOGP
-        tokens = [int(c) for c in candidates[t] if c != blank] if extend else []
+        tokens: list[int] = []
+        if extend:
+            chosen = candidates[t]
+            if boost_room > 0 and hot_tokens.size:
+                kth = frame[chosen].min()
+                lifted = hot_tokens[frame[hot_tokens] + boost_room >= kth]
+                chosen = np.union1d(chosen, lifted)
+            tokens = [int(c) for c in chosen if c != blank]
         nxt: dict[tuple[int, ...], _Prefix] = {}
         for prefix, hyp in beams.items():
             total = hyp.total()
