@@ -25,9 +25,11 @@ shift || true
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] && PY=$ROOT/.venv/bin/python
 
-if [ "$stage" = report ]; then
-  exec "$PY" -m bench.report "$@"
-fi
+case "$stage" in
+  report) exec "$PY" -m bench.report "$@" ;;
+  engine|grpc|funasr|memory|all) ;;
+  *) echo "unknown stage $stage (engine | grpc | funasr | memory | all | report)" >&2; exit 2 ;;
+esac
 
 export TMPDIR=${TMPDIR:-/var/tmp}
 export PYTHONUNBUFFERED=1
@@ -86,6 +88,26 @@ FAMILY=${BENCH_FAMILY:-paraformer}  # or sensevoice (SenseVoiceSmall size)
 MODEL=${BENCH_MODEL_DIR:-$WORK/$FAMILY-large}  # BENCH_MODEL_DIR: an existing dir (the bundled model, say)
 CORPUS=$WORK/corpus
 
+preflight() {  # fail in seconds, with a clear message, when a carried package is missing or too old
+  local modules=$1
+  "$PY" - "$modules" "$DEVICE" <<'PYEOF'
+import importlib, sys
+missing = []
+for name in sys.argv[1].split(","):
+    try:
+        module = importlib.import_module(name)
+        print(f"  {name} {getattr(module, '__version__', '')}".rstrip())
+    except Exception as exc:  # noqa: BLE001 - any failure to import is the finding
+        missing.append(f"{name}: {type(exc).__name__}: {exc}")
+import torch
+print(f"  torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}")
+if sys.argv[2].startswith("cuda") and not torch.cuda.is_available():
+    missing.append(f"device {sys.argv[2]}: CUDA is not available")
+if missing:
+    sys.exit("preflight failed (carry the wheel folders named in bench/README.md):\n  " + "\n  ".join(missing))
+PYEOF
+}
+
 build_model() {
   if [ -n "${BENCH_MODEL_DIR:-}" ]; then step "model: $MODEL as given"; return; fi
   if [ -f "$MODEL/model.pt" ] && [ -f "$MODEL/.done" ]; then step "model: reusing $MODEL"; return; fi
@@ -141,13 +163,22 @@ run_funasr() {
     --duration-s "$DURATION" --idle-requests 50 --server-log "$OUT/server-funasr.log" --json "$OUT/grpc_peer.json"
 }
 
+ENGINE_MODS=numpy,yaml,sentencepiece,soundfile,asr_engine.engine,bench.engine_bench
+GRPC_MODS=$ENGINE_MODS,grpc,google.protobuf,google.rpc.status_pb2,grpc_health.v1.health,sqlalchemy,alembic
+GRPC_MODS=$GRPC_MODS,lingting.asr.v1.recognition_service_pb2_grpc,service.server,bench.loadgen
+case "$stage" in
+  engine|memory) preflight "$ENGINE_MODS" ;;
+  grpc) preflight "$GRPC_MODS,av" ;;
+  funasr) preflight "$GRPC_MODS,funasr,funasr.models.paraformer.model" ;;
+  all) preflight "$GRPC_MODS,av,funasr,funasr.models.paraformer.model" ;;
+esac
+
 case "$stage" in
   engine) build_model; build_corpus; run_engine; run_memory; run_profile ;;
   memory) build_model; build_corpus; run_memory ;;
   grpc) build_model; build_corpus; run_grpc ;;
   funasr) build_model; build_corpus; run_funasr ;;
   all) build_model; build_corpus; run_engine; run_grpc; run_funasr; run_memory; run_profile ;;
-  *) echo "unknown stage $stage (engine | grpc | funasr | memory | all | report)" >&2; exit 2 ;;
 esac
 step "done; results in $OUT"
 ls -la "$OUT"
