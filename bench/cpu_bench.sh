@@ -13,7 +13,7 @@ PY=${PYTHON:-python3}
 MODEL_DIR=${1:-$("$PY" -c 'from asr_engine.engine import default_model_dir; print(default_model_dir())')}
 OUT=${OUT:-${TMPDIR:-/tmp}/lingting-bench-out/cpu}
 SOURCE=${BENCH_SOURCE:-${LINGTING_SHARED_DIR:-../shared}/parity/paraformer/audio}
-CORPUS=${BENCH_WORK:-${TMPDIR:-/tmp}/lingting-bench-cpu}/corpus
+CORPUS=${BENCH_WORK:-${TMPDIR:-/tmp}/lingting-bench-cpu}/corpus-u${BENCH_UTTS:-40}
 THREADS=${BENCH_THREADS:-$(nproc)}
 mkdir -p "$OUT"
 if [ ! -f "$CORPUS/corpus.json" ]; then

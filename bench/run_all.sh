@@ -85,8 +85,9 @@ AUDIO=$BASE/audio
 [ -d "$AUDIO" ] || AUDIO=$BASE/paraformer/audio
 VAD_DIR=$(model_src fsmn_vad)
 FAMILY=${BENCH_FAMILY:-paraformer}  # or sensevoice (SenseVoiceSmall size)
-MODEL=${BENCH_MODEL_DIR:-$WORK/$FAMILY-large}  # BENCH_MODEL_DIR: an existing dir (the bundled model, say)
-CORPUS=$WORK/corpus
+MODEL=${BENCH_MODEL_DIR:-$WORK/$FAMILY-large$([ "${BENCH_SMALL:-0}" = 1 ] && echo -small)}  # or a given dir
+FORMATS=${BENCH_FORMATS:-wav,mp3}
+CORPUS=$WORK/corpus-u$UTTS-l${LONG}x$LONG_MIN-${FORMATS//,/-}  # named by its knobs: reused only when they match
 
 preflight() {  # fail in seconds, with a clear message, when a carried package is missing or too old
   local modules=$1
@@ -122,7 +123,7 @@ build_corpus() {
   if [ -f "$CORPUS/corpus.json" ]; then step "corpus: reusing $CORPUS"; return; fi
   step "generating corpus: $UTTS utterances (WAV + MP3), $LONG long recording(s) of $LONG_MIN min"
   "$PY" -m bench.corpus "$AUDIO" "$CORPUS" --utterances "$UTTS" --long "$LONG" --long-min "$LONG_MIN" \
-    --long-max "$LONG_MIN" --formats "${BENCH_FORMATS:-wav,mp3}" --workers "$(( $(nproc) > 8 ? 8 : $(nproc) ))"
+    --long-max "$LONG_MIN" --formats "$FORMATS" --workers "$(( $(nproc) > 8 ? 8 : $(nproc) ))"
 }
 
 run_engine() {
