@@ -101,12 +101,14 @@ def prefix_beam_search(
     if beam < 1:
         raise ValueError(f"beam must be >= 1, got {beam}")
     topk = max(1, token_topk if token_topk is not None else beam)
-    lp = log_probs[:length].detach().to("cpu", torch.float32).numpy().astype(np.float64)
-    topk = min(topk, lp.shape[1])
+    source = log_probs[:length].detach().float()
+    topk = min(topk, source.shape[1])
+    # top-k on the source device; the CPU copy stays float32 (each value read becomes a Python float)
+    candidates = source.topk(topk, dim=-1).indices.cpu().numpy()
+    lp = source.cpu().numpy()
     root = context_graph.root if context_graph is not None else 0
     beams: dict[tuple[int, ...], _Prefix] = {(): _Prefix(root, 0.0)}
     beams[()].pb = 0.0
-    candidates = np.argpartition(-lp, topk - 1, axis=1)[:, :topk]
     boost_room = context_graph.max_token_score if context_graph is not None else 0.0
     hot_tokens = np.asarray(context_graph.tokens if context_graph is not None else (), dtype=np.int64)
     for t in range(lp.shape[0]):
