@@ -101,11 +101,11 @@ def prefix_beam_search(
     if beam < 1:
         raise ValueError(f"beam must be >= 1, got {beam}")
     topk = max(1, token_topk if token_topk is not None else beam)
-    source = log_probs[:length].detach().float()
-    topk = min(topk, source.shape[1])
+    scores = log_probs[:length].detach().float()
+    topk = min(topk, scores.shape[1])
     # top-k on the source device; the CPU copy stays float32 (each value read becomes a Python float)
-    candidates = source.topk(topk, dim=-1).indices.cpu().numpy()
-    lp = source.cpu().numpy()
+    candidates = scores.topk(topk, dim=-1).indices.cpu().numpy()
+    lp = scores.cpu().numpy()
     root = context_graph.root if context_graph is not None else 0
     beams: dict[tuple[int, ...], _Prefix] = {(): _Prefix(root, 0.0)}
     beams[()].pb = 0.0
@@ -146,8 +146,8 @@ def prefix_beam_search(
                         entry = _Prefix(root, 0.0)
                     nxt[longer] = entry
                 # After a blank any token starts anew; without one, only a different token does.
-                source = hyp.pb if prefix and c == prefix[-1] else total
-                entry.pnb = _logaddexp(entry.pnb, source + p)
+                start = hyp.pb if prefix and c == prefix[-1] else total
+                entry.pnb = _logaddexp(entry.pnb, start + p)
         ranked = sorted(nxt.items(), key=lambda kv: kv[1].total() + kv[1].context_score, reverse=True)
         beams = dict(ranked[:beam])
 
