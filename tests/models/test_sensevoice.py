@@ -159,6 +159,16 @@ def test_ban_emo_unk_looks_the_tag_up(parity_dir: Path) -> None:
     assert hyp.text == plain["result"][0]["text"]  # the tag was not emitted anyway
 
 
+def test_empty_input_decodes_the_prompt_frames_only(parity_dir: Path) -> None:
+    model = _model(parity_dir)
+    feats = torch.zeros(2, 0, 560)
+    hyps = model.decode_batch(feats, torch.tensor([0, 0]), [DecodeRequest(timestamps=True), DecodeRequest()])
+    lp, lengths = model.log_probs(feats, torch.tensor([0, 0]), [DecodeRequest(), DecodeRequest()])
+    assert lengths.tolist() == [4, 4] and lp.shape[1] == 4
+    assert hyps[0].words == ()
+    assert hyps[1].text == model.pieces.DecodeIds(list(hyps[1].token_ids))
+
+
 def test_model_facts_and_strict_loading(parity_dir: Path, tmp_path: Path) -> None:
     model = _model(parity_dir)
     assert isinstance(model, AsrModel)
@@ -192,7 +202,7 @@ def _en_feats(parity_dir: Path, model: SenseVoiceModel, copies: int = 1) -> tupl
 
 def test_a_boosted_hotword_appears(parity_dir: Path) -> None:
     model = _model(parity_dir)
-    feats, lengths = _en_feats(parity_dir, model, 3)
+    feats, lengths = _en_feats(parity_dir, model, 4)
     greedy = model.decode_batch(feats[:1], lengths[:1], [DecodeRequest()])[0].text
     assert "谢谢" not in greedy and "数据" not in greedy
     boosted = model.decode_batch(
@@ -202,8 +212,11 @@ def test_a_boosted_hotword_appears(parity_dir: Path) -> None:
             DecodeRequest(hotwords=(Hotword(phrase="谢谢"),)),  # default boost 2.0 per token
             DecodeRequest(hotwords=(Hotword(phrase="数据", boost=3.0),)),
             DecodeRequest(hotwords=(Hotword(phrase="谢谢", boost=1.0),)),  # too weak here
+            DecodeRequest(hotwords=(Hotword(phrase="谢谢"),), timestamps=True),
         ],
     )
+    assert boosted[3].text == boosted[0].text
+    assert "谢谢" in [w.text for w in boosted[3].words]
     assert "谢谢" in boosted[0].text and boosted[0].text != greedy
     assert "数据" in boosted[1].text
     assert boosted[2].text == greedy
