@@ -210,3 +210,22 @@ async def test_live_stream_with_vad_emits_finals_as_sentences_end(
     starts = [s.start_ms for s in transcript.segments]
     assert starts == sorted(starts)
     assert all(s.end_ms - s.start_ms <= engine.config.max_segment_ms for s in transcript.segments)
+
+
+async def test_sensevoice_hotwords_through_the_engine(parity_dir: Path) -> None:
+    family = parity_dir / "sensevoice"
+    eng = Engine.load(family / "model", device="cpu")
+    await eng.start()
+    try:
+        data = (family / "audio" / "en_16k.wav").read_bytes()
+        plain = await eng.transcribe(data, RAW)
+        hotwords = (Hotword(phrase="谢谢"),)
+        boosted = await eng.transcribe(
+            data, TranscribeOptions(itn=False, punctuation=False, vad=False, hotwords=hotwords)
+        )
+        assert "谢谢" not in plain.text
+        assert "谢谢" in boosted.text
+        assert [h.phrase for h in boosted.applied_hotwords] == ["谢谢"]
+        assert eng.models[0].hotword_mode == "context_graph"
+    finally:
+        await eng.close()
