@@ -92,7 +92,7 @@ def add_noise(
         other = torch.roll(x, shifts=1, dims=0).flip(1)
         other = other / other.pow(2).mean(dim=1, keepdim=True).sqrt().clamp(min=1e-8)
         noise = torch.where(babble[:, None], other, noise)
-    snr_db = _rand(b, 0.0, 30.0, dev, gen)
+    snr_db = _rand(b, 3.0, 30.0, dev, gen)
     snr_db = torch.where(babble, snr_db.clamp(min=8.0), snr_db)
     p_sig = (x.pow(2) * valid).sum(1) / valid.sum(1).clamp(min=1)
     scale = (p_sig / (10 ** (snr_db / 10))).sqrt()

@@ -35,21 +35,23 @@ class Pool:
 
     def poll(self, folder: Path, prefix: str = "train_") -> int:
         """Load shards not seen yet; returns how many utterances were added."""
+        return self.add_loaded(load_new_shards(folder, self.loaded, prefix))
+
+    def add_loaded(self, shards: list[tuple[str, np.ndarray, np.ndarray, list[dict]]]) -> int:
+        """Append shards read by ``load_new_shards`` (possibly in another thread) to the device buffer."""
         added = 0
-        for path in sorted(folder.glob(f"{prefix}*.npz")):
-            if path.name in self.loaded or path.name.endswith(".tmp.npz"):
-                continue
-            audio, offsets, meta = read_shard(path)
+        for name, audio, offsets, meta in shards:
             if self.used + len(audio) > self.capacity:
                 self._grow(self.used + len(audio))
             self.buffer[self.used : self.used + len(audio)] = torch.from_numpy(audio).to(self.device)
             for i, m in enumerate(meta):
                 self.starts.append(self.used + int(offsets[i]))
                 self.lengths.append(int(offsets[i + 1] - offsets[i]))
-                self.targets.append(tokenizer.encode_target(self.sp, m["lang"], m["text"]))
+                self.targets.append(m["target"] if "target" in m else tokenizer.encode_target(
+                    self.sp, m["lang"], m["text"]))
                 self.langs.append(m["lang"])
             self.used += len(audio)
-            self.loaded.add(path.name)
+            self.loaded.add(name)
             added += len(meta)
         return added
 
@@ -94,6 +96,22 @@ class Pool:
         pos = (starts[:, None] + ar).clamp(max=self.used - 1)
         x = self.buffer[pos].float() / 32768.0
         return x * valid, lens
+
+
+def load_new_shards(folder: Path, loaded: set[str], prefix: str = "train_",
+                    sp: spm.SentencePieceProcessor | None = None) -> list[tuple[str, np.ndarray, np.ndarray, list[dict]]]:
+    """Read complete shards whose names are not in ``loaded`` (adds them there); tokenises when given ``sp``."""
+    out = []
+    for path in sorted(folder.glob(f"{prefix}*.npz")):
+        if path.name in loaded or path.name.endswith(".tmp.npz"):
+            continue
+        audio, offsets, meta = read_shard(path)
+        if sp is not None:
+            for m in meta:
+                m["target"] = tokenizer.encode_target(sp, m["lang"], m["text"])
+        loaded.add(path.name)
+        out.append((path.name, audio, offsets, meta))
+    return out
 
 
 def load_eval_split(folder: Path, name: str) -> tuple[list[np.ndarray], list[dict]]:

@@ -79,8 +79,8 @@ def _unique(gen, n: int, rng: random.Random, seen: set[str]) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--n-en", type=int, default=60000)
-    ap.add_argument("--n-zh", type=int, default=50000)
+    ap.add_argument("--n-en", type=int, default=75000)
+    ap.add_argument("--n-zh", type=int, default=40000)
     ap.add_argument("--n-test", type=int, default=500)
     ap.add_argument("--n-hot", type=int, default=200)
     args = ap.parse_args()
@@ -92,7 +92,7 @@ def main() -> None:
     zh = text_zh.ZhGenerator()
 
     def en_sentence(rng: random.Random) -> str:
-        s = wsj.sentence(rng) if rng.random() < 0.2 else text_en.sentence(rng)
+        s = wsj.sentence(rng) if rng.random() < 0.15 else text_en.sentence(rng)
         s = " ".join(
             ("an" if w == "a" and i + 1 < len(s.split()) and s.split()[i + 1][0] in "aeiou" else w)
             for i, w in enumerate(s.split())

@@ -16,7 +16,7 @@ _ENTRY = re.compile(r'^\("([a-z]+(?:\'[a-z]+)?)" \((.*)\) \(\) \)$')
 _TAG = re.compile(r"\((\w+) (-?[\d.]+)\)")
 
 
-def load_pos_words(path: Path = POSLEX, per_tag: int = 1500) -> dict[str, list[str]]:
+def load_pos_words(path: Path = POSLEX, per_tag: int = 400) -> dict[str, list[str]]:
     """Most likely lower-case words for the tags the frames use."""
     scored: dict[str, list[tuple[float, str]]] = {}
     for line in path.read_text(encoding="latin-1").splitlines():
@@ -50,9 +50,11 @@ FRAMES = [
 class WsjFrames:
     """Fills FRAMES with words drawn from the top of each part-of-speech list."""
 
-    def __init__(self, banned: set[str], per_tag: int = 1500) -> None:
+    def __init__(self, banned: set[str], per_tag: int = 400) -> None:
         words = load_pos_words(per_tag=per_tag)
-        self.words = {t: [w for w in ws if w not in banned] for t, ws in words.items()}
+        # "wo" and "ca" are the WSJ tokenisation of won't / can't, not words anyone says alone
+        junk = banned | {"wo", "ca", "need", "ought", "shall"}
+        self.words = {t: [w for w in ws if w not in junk] for t, ws in words.items()}
 
     def sentence(self, rng: random.Random) -> str:
         frame = rng.choice(FRAMES)

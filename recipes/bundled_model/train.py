@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import random
+import threading
 import time
 from pathlib import Path
 
@@ -26,10 +27,41 @@ from asr_engine.features import Frontend
 from asr_engine.models.base import FrontendConfig
 from asr_engine.models.sanm import SanmEncoderDims
 from recipes.bundled_model import augment, export, metrics
-from recipes.bundled_model.data import Pool, load_eval_split
+from recipes.bundled_model.data import Pool, load_eval_split, load_new_shards
 from recipes.bundled_model.network import LANG_ROWS, SenseVoiceTrainNet
 
 log = logging.getLogger("train")
+
+
+class ShardReader:
+    """Reads and tokenises new shards in a background thread, so the training loop never waits on disk."""
+
+    def __init__(self, folder: Path, loaded: set[str], sp: spm.SentencePieceProcessor) -> None:
+        self.folder, self.loaded, self.sp = folder, loaded, sp
+        self.lock = threading.Lock()
+        self.ready: list = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.done.is_set():
+            finished = (self.folder / "DONE").exists()
+            shards = load_new_shards(self.folder, self.loaded, sp=self.sp)
+            if shards:
+                with self.lock:
+                    self.ready.extend(shards)
+            if finished and not shards:
+                return
+            self.done.wait(3.0)
+
+    def take(self) -> list:
+        with self.lock:
+            out, self.ready = self.ready, []
+        return out
+
+    def stop(self) -> None:
+        self.done.set()
 
 
 def estimate_cmvn(frontend: Frontend, pool: Pool, n: int = 1500) -> tuple[torch.Tensor, torch.Tensor]:
@@ -139,6 +171,8 @@ def main() -> None:
     ap.add_argument("--capacity-hours", type=float, default=8.0, help="initial pool size; grows")
     ap.add_argument("--checkpoint-every", type=float, default=120.0, help="seconds between exports")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--aug-p", type=float, default=0.7, help="share of utterances augmented")
+    ap.add_argument("--aug-ramp", type=float, default=0.25, help="share of training over which aug-p ramps up")
     ap.add_argument("--max-steps", type=int, default=0)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -201,6 +235,7 @@ def main() -> None:
         fused=device.type == "cuda",
     )
 
+    reader = ShardReader(args.corpus, set(pool.loaded), sp)
     budget = int(args.budget_seconds * 16000)
     total_s = args.minutes * 60
     t0 = time.time()
@@ -219,8 +254,8 @@ def main() -> None:
         elapsed = time.time() - t0
         if elapsed >= total_s or (args.max_steps and step >= args.max_steps):
             break
-        if step % 200 == 0:
-            added = pool.poll(args.corpus)
+        if step % 50 == 0:
+            added = pool.add_loaded(reader.take())
             if added:
                 log.info("pool: +%d utterances, now %d (%.1f h)", added, len(pool.starts), pool.hours)
         if not queue:
@@ -237,8 +272,9 @@ def main() -> None:
 
         with torch.no_grad():
             x, lens = pool.gather(batch)
-            x = augment.augment(x, lens, gen)
-            feats, flens = frontend([x[i, : int(lens[i])] for i in range(x.shape[0])])
+            x = augment.augment(x, lens, gen, p=args.aug_p * min(1.0, frac / args.aug_ramp))
+            host_lens = [pool.lengths[i] for i in batch]
+            feats, flens = frontend([x[i, :n] for i, n in enumerate(host_lens)])
             feats = augment.spec_augment(feats, flens, gen)
         langs = [pool.langs[i] for i in batch]
         rows = torch.tensor([LANG_ROWS[lang] if rng.random() < 0.5 else 0 for lang in langs], device=device)
@@ -254,7 +290,7 @@ def main() -> None:
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
         opt.step()
         step += 1
-        seen_s += float(lens.sum()) / 16000
+        seen_s += sum(host_lens) / 16000
         loss_acc += float(loss.detach()) if step % 50 == 0 else 0.0
         n_acc += 1 if step % 50 == 0 else 0
         if step % 250 == 0:
@@ -272,6 +308,7 @@ def main() -> None:
             save("periodic")
             last_ckpt = time.time()
 
+    reader.stop()
     train_s = time.time() - t0
     log.info(
         "training done: %d steps, %.1f s, %.1f h of audio seen, pool %d utterances (%.1f h)",
