@@ -85,7 +85,7 @@ AUDIO=$BASE/audio
 [ -d "$AUDIO" ] || AUDIO=$BASE/paraformer/audio
 VAD_DIR=$(model_src fsmn_vad)
 FAMILY=${BENCH_FAMILY:-paraformer}  # or sensevoice (SenseVoiceSmall size)
-MODEL=${BENCH_MODEL_DIR:-$WORK/$FAMILY-large$([ "${BENCH_SMALL:-0}" = 1 ] && echo -small)}  # or a given dir
+MODEL=${BENCH_MODEL_DIR:-$WORK/$FAMILY-large$([ "${BENCH_SMALL:-0}" = 1 ] && echo -small || true)}  # or a given dir
 FORMATS=${BENCH_FORMATS:-wav,mp3}
 CORPUS=$WORK/corpus-u$UTTS-l${LONG}x$LONG_MIN-${FORMATS//,/-}  # named by its knobs: reused only when they match
 
