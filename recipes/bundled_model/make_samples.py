@@ -1,0 +1,132 @@
+"""Synthesise the bundled sample clips (held-out voices) and record what the engine makes of them.
+
+Candidates are spoken with voices held out of training; a candidate is kept when the model transcribes
+it exactly (spoken form, ITN off). The ITN text recorded beside it is the engine's output with ITN on and
+punctuation off, checked by eye when the samples are regenerated. The hotword clip carries a rare name
+that the model misses on its own and finds when given the name as a hotword.
+
+    python -m recipes.bundled_model.make_samples --model asr_engine/bundled/lingting-mini
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from asr_engine.engine import Engine, EngineConfig
+from asr_engine.types import Hotword, TranscribeOptions
+from recipes.bundled_model import tts
+
+EN = [
+    "the meeting is on march fifth at nine thirty a m",
+    "the ticket costs twenty five dollars",
+    "my phone number is five five five one two three four",
+    "prices went up by fifteen percent last year",
+    "please send the report to my office before friday",
+    "we need three hundred forty two boxes",
+]
+ZH = [
+    "会议定在二零二五年三月五号下午三点半",
+    "这个要二十五块钱",
+    "价格上涨了百分之十五",
+    "我的电话号码是一三八一二三四五六七八",
+    "我们明天在公司见面吧",
+]
+HOT = [
+    "please call {n} tomorrow morning",
+    "we invited {n} to the meeting",
+]
+HOT_NAMES = ["zbigniew", "thorvald", "oluwaseun", "xiomara", "kazimierz", "bartholomew", "evangeline", "okonkwo"]
+VOICES_EN = [("espeak", "en-us-nyc+m7"), ("flite", "rms"), ("espeak", "en-gb-x-gbcwmd+f4")]
+VOICE_ZH = ("espeak", "cmn-latn-pinyin+f4")
+RAW = TranscribeOptions(itn=False, punctuation=False, vad=False)
+ITN = TranscribeOptions(itn=True, punctuation=False, vad=False)
+
+
+def synth(engine: str, voice: str, text: str) -> np.ndarray:
+    env = tts.TtsEnv()
+    say = tts.speech_text_en(text) if engine != "espeak" or not voice.startswith("cmn") else text
+    if engine == "espeak":
+        x = tts.espeak(env, say, voice, 170, 50)
+    else:
+        x = tts.flite(env, say, voice, 1.0, None)
+    return x * (0.7 / max(1e-6, float(np.abs(x).max())))
+
+
+def wav_bytes(x: np.ndarray) -> bytes:
+    """16-bit mono WAV; the engine is run on exactly these bytes, as the tests will be."""
+    pcm = np.clip(np.round(x * 32767), -32768, 32767).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm.tobytes())
+    return buf.getvalue()
+
+
+async def run(model: Path, out: Path, n_en: int, n_zh: int) -> list[dict]:
+    eng = Engine.load(model, device="cpu", config=EngineConfig())
+    await eng.start()
+    rows: list[dict] = []
+    try:
+        for lang, texts, voices, want in (("en", EN, VOICES_EN, n_en), ("zh", ZH, [VOICE_ZH], n_zh)):
+            k = 0
+            for i, text in enumerate(texts):
+                if k >= want:
+                    break
+                engine_name, voice = voices[i % len(voices)]
+                x = wav_bytes(synth(engine_name, voice, text))
+                raw = await eng.transcribe(x, RAW)
+                if raw.text_raw.strip() != text and raw.text.strip() != text:
+                    print(f"skip ({voice}): {text!r} -> {raw.text!r}")
+                    continue
+                k += 1
+                name = f"{lang}_{k}.wav"
+                (out / name).write_bytes(x)
+                itn = await eng.transcribe(x, ITN)
+                rows.append({"file": name, "language": lang, "voice": f"{engine_name}:{voice}", "text": raw.text,
+                             "text_itn": itn.text})
+        for template in HOT:
+            done = False
+            for n in HOT_NAMES:
+                text = template.format(n=n)
+                x = wav_bytes(synth("espeak", "en-us-nyc+m7", text))
+                plain = await eng.transcribe(x, RAW)
+                hot = await eng.transcribe(x, TranscribeOptions(itn=False, punctuation=False, vad=False,
+                                                                hotwords=(Hotword(phrase=n),)))
+                if n not in plain.text.split() and n in hot.text.split():
+                    (out / "hotword_1.wav").write_bytes(x)
+                    rows.append({"file": "hotword_1.wav", "language": "en", "voice": "espeak:en-us-nyc+m7",
+                                 "text": hot.text, "hotwords": [n], "text_without_hotwords": plain.text})
+                    done = True
+                    break
+                print(f"hotword candidate {n!r}: plain {plain.text!r}, with {hot.text!r}")
+            if done:
+                break
+    finally:
+        await eng.close()
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", type=Path, required=True)
+    ap.add_argument("--n-en", type=int, default=2)
+    ap.add_argument("--n-zh", type=int, default=2)
+    args = ap.parse_args()
+    out = args.model / "samples"
+    out.mkdir(exist_ok=True)
+    rows = asyncio.run(run(args.model, out, args.n_en, args.n_zh))
+    (out / "samples.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(json.dumps(rows, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
