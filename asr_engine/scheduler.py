@@ -135,13 +135,23 @@ class BatchScheduler(Generic[Item, Result]):
                     await self._run(loop, live)
 
     async def _gather_more(self) -> None:
-        """Wait up to max_wait_ms for company, unless the budget is already full."""
+        """Wait up to max_wait_ms for company, unless the budget is already full.
+
+        Sleeps on the wake-up event (set by every ``submit``) rather than polling, so a waiting worker
+        costs the event loop nothing; it re-checks the budget on each arrival.
+        """
+        assert self._wakeup is not None
         deadline = self._queue[0].enqueued + self._config.max_wait_ms / 1000.0
-        while self._queued_samples < self._config.max_batch_samples:
+        while (
+            self._queued_samples < self._config.max_batch_samples
+            and len(self._queue) < self._config.max_batch_items
+        ):
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
                 break
-            await asyncio.sleep(min(remaining, 0.0005))
+            self._wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), remaining)
 
     def _take(self) -> list[_Pending[Item, Result]]:
         """Take everything that fits into a few batches' worth of budget, oldest first."""

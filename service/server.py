@@ -35,6 +35,7 @@ from service.servicers.hotword_sets import HotwordSetServicer
 from service.servicers.recognition import RecognitionServicer
 from service.servicers.tenants import TenantServicer
 from service.usecases.history import HistoryUseCases
+from service.usecases.hotword_merge import DefaultSetsCache
 from service.usecases.hotword_sets import HotwordSetUseCases
 from service.usecases.recognition import RecognitionUseCases
 from service.usecases.tenants import TenantUseCases
@@ -87,14 +88,15 @@ async def create_server(
         ],
     )
     admission = Admission(limits.max_in_flight, limits.retry_after_s)
+    defaults = DefaultSetsCache()  # shared so that hotword-set changes invalidate what requests read
     recognition_service_pb2_grpc.add_RecognitionServiceServicer_to_server(
         RecognitionServicer(
-            RecognitionUseCases(db, host, admission, limits), HistoryUseCases(db), host, limits
+            RecognitionUseCases(db, host, admission, limits, defaults), HistoryUseCases(db), host, limits
         ),
         server,
     )
     hotword_set_service_pb2_grpc.add_HotwordSetServiceServicer_to_server(
-        HotwordSetServicer(HotwordSetUseCases(db)), server
+        HotwordSetServicer(HotwordSetUseCases(db, defaults)), server
     )
     tenant_service_pb2_grpc.add_TenantServiceServicer_to_server(
         TenantServicer(TenantUseCases(db, authenticator)), server

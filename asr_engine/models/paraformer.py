@@ -379,9 +379,14 @@ class ParaformerModel:
         return AcousticOutput(enc, lengths, emb, token_num, alphas, fires)
 
     @torch.inference_mode()
-    def decoder_logprobs(self, ac: AcousticOutput) -> tuple[torch.Tensor, torch.Tensor]:
-        """(log-probs (B, N, V) float32, decoder hidden (B, N, d)) for the CIF embeddings."""
-        n = max(int(ac.token_num.max().item()), 1)
+    def decoder_logprobs(
+        self, ac: AcousticOutput, max_tokens: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log-probs (B, N, V) float32, decoder hidden (B, N, d)) for the CIF embeddings.
+
+        ``max_tokens`` is ``ac.token_num.max()`` when the caller already has it on the host (saves a sync).
+        """
+        n = max(int(ac.token_num.max().item()) if max_tokens is None else max_tokens, 1)
         emb = ac.embeddings[:, :n]
         if emb.shape[1] < n:
             emb = F.pad(emb, (0, 0, 0, n - emb.shape[1]))
@@ -392,13 +397,33 @@ class ParaformerModel:
     def decode_batch(
         self, feats: torch.Tensor, feat_lengths: torch.Tensor, requests: Sequence[DecodeRequest]
     ) -> list[Hypothesis]:
+        """Decode a padded batch with a fixed number of device-to-host transfers, whatever its size.
+
+        Token counts and frame lengths come to the host together once, the argmax ids once, and the CIF
+        weights once when any item wants timestamps; the per-item work then runs on host data only.
+        """
         ac = self.acoustic(feats, feat_lengths)
-        if int(ac.token_num.max().item()) < 1:
+        counts, frames = torch.stack([ac.token_num, ac.lengths]).cpu().tolist()
+        if max(counts, default=0) < 1:
             return [Hypothesis(token_ids=(), text="") for _ in requests]
-        logprobs, _ = self.decoder_logprobs(ac)
+        logprobs, _ = self.decoder_logprobs(ac, max(counts))
         ids = logprobs.argmax(dim=-1).cpu()
+        if any(req.timestamps for req in requests):
+            fires, alphas = torch.stack([ac.fires, ac.alphas]).cpu()
+        else:
+            fires, alphas = ac.fires, ac.alphas  # not read without timestamps
         return [
-            self.hypothesis(ids[i], ac, i, req.timestamps, weights=ac.fires[i], peaks=ac.alphas[i], rate=1)
+            self.hypothesis(
+                ids[i],
+                ac,
+                i,
+                req.timestamps,
+                weights=fires[i],
+                peaks=alphas[i],
+                rate=1,
+                token_count=counts[i],
+                frame_count=frames[i],
+            )
             for i, req in enumerate(requests)
         ]
 
@@ -412,16 +437,21 @@ class ParaformerModel:
         weights: torch.Tensor,
         peaks: torch.Tensor,
         rate: int,
+        token_count: int | None = None,
+        frame_count: int | None = None,
     ) -> Hypothesis:
-        """Item ``i``'s result from its argmax ids; timestamps from ``weights``/``peaks`` (FunASR's slots)."""
-        n = int(ac.token_num[i].item())
+        """Item ``i``'s result from its argmax ids; timestamps from ``weights``/``peaks`` (FunASR's slots).
+
+        ``token_count``/``frame_count`` are item ``i``'s ``token_num``/``lengths`` when already on the host.
+        """
+        n = int(ac.token_num[i].item()) if token_count is None else token_count
         if n < 1:
             return Hypothesis(token_ids=(), text="")
         kept = [t for t in argmax_ids[:n].tolist() if t not in BLANK_SOS_EOS]
         tokens = self.vocabulary.to_tokens(kept)
         spans: list[tuple[int, int]] | None = None
         if timestamps:
-            frames = int(ac.lengths[i].item())
+            frames = int(ac.lengths[i].item()) if frame_count is None else frame_count
             length = frames + 1 if rate == 1 else frames * rate
             spans = token_spans_ms(weights[:length], peaks[:length], len(kept), upsample_rate=rate)
         elif self.always_spaced_text:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,7 +13,7 @@ from service.db import Database, HotwordSetRecord, limits
 from service.errors import ApiError
 from service.names import hotword_set_name
 
-__all__ = ["HotwordRequest", "MergedHotwords", "check_inline", "merge_hotwords"]
+__all__ = ["DefaultSetsCache", "HotwordRequest", "MergedHotwords", "check_inline", "merge_hotwords"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,14 +55,55 @@ def check_inline(hotwords: Sequence[Hotword], max_count: int) -> None:
             raise ApiError.invalid(field + ".boost", "must be a finite number")
 
 
+class DefaultSetsCache:
+    """Each tenant's default hotword sets, kept for ``ttl_s`` seconds.
+
+    Every request applies its tenant's defaults, and reading them is a database round trip that costs
+    more server CPU than the rest of a short request's bookkeeping. Changes made through this server
+    invalidate the tenant's entry at once; changes made elsewhere (another replica, the CLI) show within
+    ``ttl_s``.
+    """
+
+    def __init__(self, ttl_s: float = 5.0, max_entries: int = 10_000) -> None:
+        self._ttl_s = ttl_s
+        self._max_entries = max_entries
+        self._entries: dict[int, tuple[tuple[HotwordSetRecord, ...], float]] = {}
+        self._generation: dict[int, int] = {}
+
+    async def get(self, db: Database, tenant_id: int) -> tuple[HotwordSetRecord, ...]:
+        now = time.monotonic()
+        hit = self._entries.get(tenant_id)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        generation = self._generation.get(tenant_id, 0)
+        sets = tuple(await asyncio.to_thread(db.hotwords.default_hotword_sets, tenant_id))
+        if self._generation.get(tenant_id, 0) == generation:  # no change raced with the read
+            if len(self._entries) >= self._max_entries:
+                self._entries.clear()
+            self._entries[tenant_id] = (sets, now + self._ttl_s)
+        return sets
+
+    def invalidate(self, tenant_id: int) -> None:
+        """Forget a tenant's defaults (after one of its sets was created, changed or deleted)."""
+        self._entries.pop(tenant_id, None)
+        self._generation[tenant_id] = self._generation.get(tenant_id, 0) + 1
+
+
 async def merge_hotwords(
-    db: Database, tenant_id: int, request: HotwordRequest, max_count: int
+    db: Database,
+    tenant_id: int,
+    request: HotwordRequest,
+    max_count: int,
+    defaults: DefaultSetsCache | None = None,
 ) -> MergedHotwords:
     """Merge in order defaults < named sets < inline; a repeated phrase keeps its first place, last boost."""
     check_inline(request.inline, max_count)
     sets: list[HotwordSetRecord] = []
     if request.use_tenant_defaults:
-        sets += await asyncio.to_thread(db.hotwords.default_hotword_sets, tenant_id)
+        if defaults is not None:
+            sets += await defaults.get(db, tenant_id)
+        else:
+            sets += await asyncio.to_thread(db.hotwords.default_hotword_sets, tenant_id)
     if request.sets:
         sets += await asyncio.to_thread(db.hotwords.resolve_hotword_sets, tenant_id, list(request.sets))
     merged: dict[str, float | None] = {}

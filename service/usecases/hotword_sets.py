@@ -9,6 +9,7 @@ from typing import Any
 from service.db import Database, HotwordRecord, HotwordSetRecord, Page
 from service.errors import ApiError
 from service.names import HOTWORD_SET_ID_RE
+from service.usecases.hotword_merge import DefaultSetsCache
 
 __all__ = ["UPDATE_PATHS", "HotwordSetUseCases"]
 
@@ -22,8 +23,13 @@ UPDATE_PATHS = {
 
 
 class HotwordSetUseCases:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, defaults: DefaultSetsCache | None = None) -> None:
         self._db = db
+        self._defaults = defaults
+
+    def _changed(self, tenant_id: int) -> None:
+        if self._defaults is not None:
+            self._defaults.invalidate(tenant_id)
 
     async def create(
         self,
@@ -42,15 +48,18 @@ class HotwordSetUseCases:
                 "hotword_set_id",
                 "must be 1-63 lowercase letters, digits or hyphens, start with a letter, not end in a hyphen",
             )
-        return await asyncio.to_thread(
-            self._db.hotwords.create_hotword_set,
-            tenant_id,
-            set_id,
-            display_name=display_name,
-            language=language,
-            tenant_default=tenant_default,
-            phrases=list(phrases),
-        )
+        try:
+            return await asyncio.to_thread(
+                self._db.hotwords.create_hotword_set,
+                tenant_id,
+                set_id,
+                display_name=display_name,
+                language=language,
+                tenant_default=tenant_default,
+                phrases=list(phrases),
+            )
+        finally:
+            self._changed(tenant_id)
 
     async def get(self, tenant_id: int, ref: int | str) -> HotwordSetRecord:
         return await asyncio.to_thread(self._db.hotwords.get_hotword_set, tenant_id, ref)
@@ -74,10 +83,16 @@ class HotwordSetUseCases:
         """``changes`` uses update_mask paths (see UPDATE_PATHS); an empty etag skips the check."""
         fields = {UPDATE_PATHS[path]: value for path, value in changes.items()}
         current = await self.get(tenant_id, ref)
-        return await asyncio.to_thread(
-            self._db.hotwords.update_hotword_set, tenant_id, current.id, fields, etag or None
-        )
+        try:
+            return await asyncio.to_thread(
+                self._db.hotwords.update_hotword_set, tenant_id, current.id, fields, etag or None
+            )
+        finally:
+            self._changed(tenant_id)
 
     async def delete(self, tenant_id: int, ref: int | str, etag: str) -> None:
         current = await self.get(tenant_id, ref)
-        await asyncio.to_thread(self._db.hotwords.delete_hotword_set, tenant_id, current.id, etag or None)
+        try:
+            await asyncio.to_thread(self._db.hotwords.delete_hotword_set, tenant_id, current.id, etag or None)
+        finally:
+            self._changed(tenant_id)

@@ -24,7 +24,7 @@ from service.config import Limits
 from service.db import Database, DuplicateRequestError, NewRecognition, RecognitionRecord
 from service.engine_host import EngineHost, EngineLike, StreamLike
 from service.errors import ApiError, as_api_error
-from service.usecases.hotword_merge import HotwordRequest, MergedHotwords, merge_hotwords
+from service.usecases.hotword_merge import DefaultSetsCache, HotwordRequest, MergedHotwords, merge_hotwords
 
 __all__ = [
     "RecognitionRequest",
@@ -165,8 +165,16 @@ def _applied_from_json(items: Sequence[Any]) -> tuple[tuple[Hotword, ...], tuple
 
 
 class RecognitionUseCases:
-    def __init__(self, db: Database, host: EngineHost, admission: Admission, limits: Limits) -> None:
+    def __init__(
+        self,
+        db: Database,
+        host: EngineHost,
+        admission: Admission,
+        limits: Limits,
+        defaults: DefaultSetsCache | None = None,
+    ) -> None:
         self._db = db
+        self._defaults = defaults
         self._host = host
         self._admission = admission
         self._limits = limits
@@ -181,7 +189,7 @@ class RecognitionUseCases:
         if replay is not None:
             return replay
         merged = await merge_hotwords(
-            self._db, tenant_id, request.hotwords, self._limits.max_hotwords_per_request
+            self._db, tenant_id, request.hotwords, self._limits.max_hotwords_per_request, self._defaults
         )
         options = dataclasses.replace(request.options, hotwords=merged.hotwords)
         with self._admission.slot():
@@ -210,7 +218,7 @@ class RecognitionUseCases:
         session: StreamLike | None = None
         if replay is None:
             merged = await merge_hotwords(
-                self._db, tenant_id, request.hotwords, self._limits.max_hotwords_per_request
+                self._db, tenant_id, request.hotwords, self._limits.max_hotwords_per_request, self._defaults
             )
         with self._admission.slot():
             if replay is None:
