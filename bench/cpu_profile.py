@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # A time box's SIGTERM must still stop the server (the context manager's exit runs on SystemExit).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(124))
     rows: list[dict[str, Any]] = []
     levels = [int(c) for c in args.concurrency.split(",") if c]
     with LingtingServer(model_dir=args.model_dir, device=args.device, dtype=args.dtype) as server:

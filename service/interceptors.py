@@ -46,6 +46,11 @@ class _AroundInterceptor(grpc.aio.ServerInterceptor):
 
     parses_requests = False
 
+    def __init__(self) -> None:
+        # The wrapped handler of each method, built on its first call: the servicers are fixed once the
+        # server starts, so rebuilding it for every RPC would only cost time on the hot path.
+        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
+
     def around(
         self, method: str, context: grpc.aio.ServicerContext
     ) -> contextlib.AbstractAsyncContextManager[None]:
@@ -56,10 +61,19 @@ class _AroundInterceptor(grpc.aio.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
         method = handler_call_details.method  # type: ignore[attr-defined]
+        cached = self._handlers.get(method)
+        if cached is not None:
+            return cached
+        handler = await continuation(handler_call_details)
         if handler is None or not method.startswith(LINGTING_PREFIX):
             return handler
+        wrapped = self._wrap(method, handler)
+        if len(self._handlers) < 1024:  # only real methods reach here; the bound is a guard
+            self._handlers[method] = wrapped
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         parse = handler.request_deserializer if self.parses_requests else None
         deserializer = None if self.parses_requests else handler.request_deserializer
         if handler.unary_unary is not None:
@@ -195,6 +209,7 @@ class AuthInterceptor(_AroundInterceptor):
     """
 
     def __init__(self, authenticator: Authenticator) -> None:
+        super().__init__()
         self._auth = authenticator
 
     def around(
