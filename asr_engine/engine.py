@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from asr_engine import postprocess
-from asr_engine.audio import DecodedAudio, decode_audio_async
+from asr_engine.audio import decode_audio, decode_audio_async
 from asr_engine.errors import InvalidOptionsError, ModelLoadError
 from asr_engine.features import Frontend
 from asr_engine.models.base import AsrModel, DecodeRequest, Hypothesis
@@ -247,10 +247,13 @@ class Engine:
         if isinstance(audio, np.ndarray):
             samples = np.ascontiguousarray(audio, dtype=np.float32)
             warnings: tuple[str, ...] = ()
+        elif _is_small_16k_wav(audio):
+            # Nothing to decode but a header and a sample conversion: cheaper here than a thread hop.
+            decoded = decode_audio(audio, audio_format, max_duration_ms=max_duration_ms)
+            samples = decoded.samples
+            warnings = ()
         else:
-            decoded: DecodedAudio = await decode_audio_async(
-                audio, audio_format, max_duration_ms=max_duration_ms
-            )
+            decoded = await decode_audio_async(audio, audio_format, max_duration_ms=max_duration_ms)
             samples = decoded.samples
             warnings = ()
         return await self.transcribe_samples(samples, options, started=started, warnings=warnings)
@@ -432,6 +435,19 @@ class Engine:
             return [torch.from_numpy(job.samples).to(self._device) for job in jobs]
         flat = torch.from_numpy(np.concatenate([job.samples for job in jobs])).to(self._device)
         return list(flat.split([job.samples.size for job in jobs]))
+
+
+_INLINE_WAV_MAX_BYTES = 1 << 20  # ~32 s of 16 kHz 16-bit mono
+
+
+def _is_small_16k_wav(data: bytes) -> bool:
+    """A short canonical RIFF/WAVE file already at 16 kHz: decoding it needs no resampling."""
+    return (
+        len(data) <= _INLINE_WAV_MAX_BYTES
+        and data[:4] == b"RIFF"
+        and data[8:16] == b"WAVEfmt "
+        and int.from_bytes(data[24:28], "little") == SAMPLE_RATE
+    )
 
 
 def _is_oom(exc: BaseException) -> bool:
