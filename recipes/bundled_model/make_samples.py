@@ -41,8 +41,11 @@ ZH = [
 HOT = [
     "please call {n} tomorrow morning",
     "we invited {n} to the meeting",
+    "the report was written by {n}",
 ]
-HOT_NAMES = ["zbigniew", "thorvald", "oluwaseun", "xiomara", "kazimierz", "bartholomew", "evangeline", "okonkwo"]
+HOT_NAMES = ["haverford", "castellano", "marchetti", "abernathy", "villalobos", "lindqvist", "mcallister",
+             "evangeline", "philippa", "bartholomew", "thistlewood", "delacroix"]
+HOT_VOICES = [("espeak", "en-us-nyc+m7"), ("espeak", "en-us"), ("flite", "slt"), ("espeak", "en-gb")]
 VOICES_EN = [("espeak", "en-us-nyc+m7"), ("flite", "rms"), ("espeak", "en-gb-x-gbcwmd+f4")]
 VOICE_ZH = ("espeak", "cmn-latn-pinyin+f4")
 RAW = TranscribeOptions(itn=False, punctuation=False, vad=False)
@@ -93,26 +96,32 @@ async def run(model: Path, out: Path, n_en: int, n_zh: int) -> list[dict]:
                 itn = await eng.transcribe(x, ITN)
                 rows.append({"file": name, "language": lang, "voice": f"{engine_name}:{voice}", "text": raw.text,
                              "text_itn": itn.text})
-        for template in HOT:
-            done = False
-            for n in HOT_NAMES:
-                text = template.format(n=n)
-                x = wav_bytes(synth("espeak", "en-us-nyc+m7", text))
-                plain = await eng.transcribe(x, RAW)
-                hot = await eng.transcribe(x, TranscribeOptions(itn=False, punctuation=False, vad=False,
-                                                                hotwords=(Hotword(phrase=n),)))
-                if n not in plain.text.split() and n in hot.text.split():
-                    (out / "hotword_1.wav").write_bytes(x)
-                    rows.append({"file": "hotword_1.wav", "language": "en", "voice": "espeak:en-us-nyc+m7",
-                                 "text": hot.text, "hotwords": [n], "text_without_hotwords": plain.text})
-                    done = True
-                    break
-                print(f"hotword candidate {n!r}: plain {plain.text!r}, with {hot.text!r}")
-            if done:
-                break
+        rows.extend(await _hotword_sample(eng, out))
     finally:
         await eng.close()
     return rows
+
+
+async def _hotword_sample(eng: Engine, out: Path) -> list[dict]:
+    """First (voice, sentence, boost) where the name is missed plainly and found with the hotword."""
+    for engine_name, voice in HOT_VOICES:
+        for template in HOT:
+            for n in HOT_NAMES:
+                text = template.format(n=n)
+                x = wav_bytes(synth(engine_name, voice, text))
+                plain = await eng.transcribe(x, RAW)
+                if n in plain.text.split():
+                    continue
+                for boost in (None, 3.0, 4.0):
+                    hot = await eng.transcribe(x, TranscribeOptions(itn=False, punctuation=False, vad=False,
+                                                                    hotwords=(Hotword(phrase=n, boost=boost),)))
+                    if n in hot.text.split():
+                        (out / "hotword_1.wav").write_bytes(x)
+                        return [{"file": "hotword_1.wav", "language": "en", "voice": f"{engine_name}:{voice}",
+                                 "text": hot.text, "hotwords": [n], "boost": boost,
+                                 "text_without_hotwords": plain.text}]
+                print(f"hotword candidate {n!r} ({voice}): plain {plain.text!r}, with {hot.text!r}")
+    return []
 
 
 def main() -> None:
