@@ -47,8 +47,9 @@ class Pool:
             for i, m in enumerate(meta):
                 self.starts.append(self.used + int(offsets[i]))
                 self.lengths.append(int(offsets[i + 1] - offsets[i]))
-                self.targets.append(m["target"] if "target" in m else tokenizer.encode_target(
-                    self.sp, m["lang"], m["text"]))
+                self.targets.append(
+                    m["target"] if "target" in m else tokenizer.encode_target(self.sp, m["lang"], m["text"])
+                )
                 self.langs.append(m["lang"])
             self.used += len(audio)
             self.loaded.add(name)
@@ -98,9 +99,10 @@ class Pool:
         return x * valid, lens
 
 
-def load_new_shards(folder: Path, loaded: set[str], prefix: str = "train_",
-                    sp: spm.SentencePieceProcessor | None = None) -> list[tuple[str, np.ndarray, np.ndarray, list[dict]]]:
-    """Read complete shards whose names are not in ``loaded`` (adds them there); tokenises when given ``sp``."""
+def load_new_shards(
+    folder: Path, loaded: set[str], prefix: str = "train_", sp: spm.SentencePieceProcessor | None = None
+) -> list[tuple[str, np.ndarray, np.ndarray, list[dict]]]:
+    """Read complete shards not yet in ``loaded`` (adds them there); tokenises when given ``sp``."""
     out = []
     for path in sorted(folder.glob(f"{prefix}*.npz")):
         if path.name in loaded or path.name.endswith(".tmp.npz"):

@@ -24,13 +24,15 @@ import torch
 from asr_engine.features import Frontend
 from asr_engine.models.base import DecodeRequest
 from asr_engine.models.loader import load_model
+from asr_engine.models.sensevoice import SenseVoiceModel
 from asr_engine.types import Hotword
 from recipes.bundled_model import metrics
 from recipes.bundled_model.data import load_eval_split
 
 
-def decode(model, frontend: Frontend, waves: list[np.ndarray], requests: list[DecodeRequest],
-           batch: int = 16) -> list[str]:
+def decode(
+    model, frontend: Frontend, waves: list[np.ndarray], requests: list[DecodeRequest], batch: int = 16
+) -> list[str]:
     """Texts (tags stripped) for each wave, batched by length."""
     order = sorted(range(len(waves)), key=lambda i: len(waves[i]))
     out: dict[int, str] = {}
@@ -57,40 +59,60 @@ def main() -> None:
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     device = torch.device("cpu")
     model = load_model(args.model, device=device)
+    assert isinstance(model, SenseVoiceModel), type(model)
     frontend = Frontend(model.frontend, device)
     res: dict = {}
     hot_sets = {lang: load_eval_split(args.corpus, f"hot_{lang}") for lang in ("en", "zh")}
-    hot_lists = {lang: tuple(Hotword(phrase=n) for n in sorted({m["name"] for m in metas}))
-                 for lang, (_, metas) in hot_sets.items()}
+    hot_lists = {
+        lang: tuple(Hotword(phrase=n) for n in sorted({m["name"] for m in metas}))
+        for lang, (_, metas) in hot_sets.items()
+    }
     for lang in ("en", "zh"):
         waves, metas = load_eval_split(args.corpus, f"test_{lang}")
         refs = [m["text"] for m in metas]
         for prompt in (lang, "auto"):
             hyps = decode(model, frontend, waves, [DecodeRequest(language=prompt)] * len(waves))
             rate, err, tot = metrics.error_rate(refs, hyps, lang)
-            res[f"test_{lang}/{prompt}"] = {"rate": round(rate, 2), "errors": err, "units": tot, "n": len(waves)}
+            res[f"test_{lang}/{prompt}"] = {
+                "rate": round(rate, 2),
+                "errors": err,
+                "units": tot,
+                "n": len(waves),
+            }
         hw = [DecodeRequest(language=lang, hotwords=hot_lists[lang])] * len(waves)
         hyps = decode(model, frontend, waves, hw)
         rate, err, tot = metrics.error_rate(refs, hyps, lang)
         res[f"test_{lang}/{lang}+hotwords"] = {"rate": round(rate, 2), "errors": err, "units": tot}
         hwaves, hmetas = hot_sets[lang]
-        for tag, reqs in (("without", [DecodeRequest(language=lang)] * len(hwaves)),
-                          ("with", [DecodeRequest(language=lang, hotwords=hot_lists[lang])] * len(hwaves))):
+        for tag, reqs in (
+            ("without", [DecodeRequest(language=lang)] * len(hwaves)),
+            ("with", [DecodeRequest(language=lang, hotwords=hot_lists[lang])] * len(hwaves)),
+        ):
             hyps = decode(model, frontend, hwaves, reqs)
             found = sum(name_found(m["name"], h, lang) for m, h in zip(hmetas, hyps, strict=True))
             rate, _, _ = metrics.error_rate([m["text"] for m in hmetas], hyps, lang)
-            res[f"hotword_{lang}/{tag}"] = {"recall": round(100 * found / len(hmetas), 1), "n": len(hmetas),
-                                            "error_rate": round(rate, 2), "names": len(hot_lists[lang])}
+            res[f"hotword_{lang}/{tag}"] = {
+                "recall": round(100 * found / len(hmetas), 1),
+                "n": len(hmetas),
+                "error_rate": round(rate, 2),
+                "names": len(hot_lists[lang]),
+            }
     # realtime factor: one utterance per call, features included
-    waves = load_eval_split(args.corpus, "test_en")[0][: args.rtf_n // 2] + load_eval_split(
-        args.corpus, "test_zh")[0][: args.rtf_n // 2]
+    waves = (
+        load_eval_split(args.corpus, "test_en")[0][: args.rtf_n // 2]
+        + load_eval_split(args.corpus, "test_zh")[0][: args.rtf_n // 2]
+    )
     decode(model, frontend, waves[:2], [DecodeRequest()] * 2, batch=1)
     t = time.perf_counter()
     decode(model, frontend, waves, [DecodeRequest()] * len(waves), batch=1)
     wall = time.perf_counter() - t
     audio = sum(len(w) for w in waves) / 16000
-    res["rtf_cpu"] = {"threads": torch.get_num_threads(), "audio_s": round(audio, 1), "wall_s": round(wall, 2),
-                      "realtime_factor_x": round(audio / wall, 1)}
+    res["rtf_cpu"] = {
+        "threads": torch.get_num_threads(),
+        "audio_s": round(audio, 1),
+        "wall_s": round(wall, 2),
+        "realtime_factor_x": round(audio / wall, 1),
+    }
     text = json.dumps(res, indent=2, ensure_ascii=False)
     print(text)
     if args.out:

@@ -17,7 +17,9 @@ from recipes.bundled_model.export import BPE_NAME
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--parts", type=Path, required=True, help="folder with model.safetensors.part_* and meta.tgz")
+    ap.add_argument(
+        "--parts", type=Path, required=True, help="folder with model.safetensors.part_* and meta.tgz"
+    )
     ap.add_argument("--text", type=Path, required=True)
     ap.add_argument("--dest", type=Path, required=True)
     ap.add_argument("--sha256", default=None, help="expected hash of the joined weights")

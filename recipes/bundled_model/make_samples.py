@@ -43,8 +43,20 @@ HOT = [
     "we invited {n} to the meeting",
     "the report was written by {n}",
 ]
-HOT_NAMES = ["haverford", "castellano", "marchetti", "abernathy", "villalobos", "lindqvist", "mcallister",
-             "evangeline", "philippa", "bartholomew", "thistlewood", "delacroix"]
+HOT_NAMES = [
+    "haverford",
+    "castellano",
+    "marchetti",
+    "abernathy",
+    "villalobos",
+    "lindqvist",
+    "mcallister",
+    "evangeline",
+    "philippa",
+    "bartholomew",
+    "thistlewood",
+    "delacroix",
+]
 HOT_VOICES = [("espeak", "en-us-nyc+m7"), ("espeak", "en-us"), ("flite", "slt"), ("espeak", "en-gb")]
 VOICES_EN = [("espeak", "en-us-nyc+m7"), ("flite", "rms"), ("espeak", "en-gb-x-gbcwmd+f4")]
 VOICE_ZH = ("espeak", "cmn-latn-pinyin+f4")
@@ -55,10 +67,7 @@ ITN = TranscribeOptions(itn=True, punctuation=False, vad=False)
 def synth(engine: str, voice: str, text: str) -> np.ndarray:
     env = tts.TtsEnv()
     say = tts.speech_text_en(text) if engine != "espeak" or not voice.startswith("cmn") else text
-    if engine == "espeak":
-        x = tts.espeak(env, say, voice, 170, 50)
-    else:
-        x = tts.flite(env, say, voice, 1.0, None)
+    x = tts.espeak(env, say, voice, 170, 50) if engine == "espeak" else tts.flite(env, say, voice, 1.0, None)
     return x * (0.7 / max(1e-6, float(np.abs(x).max())))
 
 
@@ -94,8 +103,15 @@ async def run(model: Path, out: Path, n_en: int, n_zh: int) -> list[dict]:
                 name = f"{lang}_{k}.wav"
                 (out / name).write_bytes(x)
                 itn = await eng.transcribe(x, ITN)
-                rows.append({"file": name, "language": lang, "voice": f"{engine_name}:{voice}", "text": raw.text,
-                             "text_itn": itn.text})
+                rows.append(
+                    {
+                        "file": name,
+                        "language": lang,
+                        "voice": f"{engine_name}:{voice}",
+                        "text": raw.text,
+                        "text_itn": itn.text,
+                    }
+                )
         rows.extend(await _hotword_sample(eng, out))
     finally:
         await eng.close()
@@ -113,13 +129,28 @@ async def _hotword_sample(eng: Engine, out: Path) -> list[dict]:
                 if n in plain.text.split():
                     continue
                 for boost in (None, 3.0, 4.0):
-                    hot = await eng.transcribe(x, TranscribeOptions(itn=False, punctuation=False, vad=False,
-                                                                    hotwords=(Hotword(phrase=n, boost=boost),)))
+                    hot = await eng.transcribe(
+                        x,
+                        TranscribeOptions(
+                            itn=False,
+                            punctuation=False,
+                            vad=False,
+                            hotwords=(Hotword(phrase=n, boost=boost),),
+                        ),
+                    )
                     if n in hot.text.split():
                         (out / "hotword_1.wav").write_bytes(x)
-                        return [{"file": "hotword_1.wav", "language": "en", "voice": f"{engine_name}:{voice}",
-                                 "text": hot.text, "hotwords": [n], "boost": boost,
-                                 "text_without_hotwords": plain.text}]
+                        return [
+                            {
+                                "file": "hotword_1.wav",
+                                "language": "en",
+                                "voice": f"{engine_name}:{voice}",
+                                "text": hot.text,
+                                "hotwords": [n],
+                                "boost": boost,
+                                "text_without_hotwords": plain.text,
+                            }
+                        ]
                 print(f"hotword candidate {n!r} ({voice}): plain {plain.text!r}, with {hot.text!r}")
     return []
 

@@ -65,7 +65,7 @@ RARE_NAMES_ZH = [
 
 
 def _unique(gen, n: int, rng: random.Random, seen: set[str]) -> list[str]:
-    out = []
+    out: list[str] = []
     tries = 0
     while len(out) < n and tries < n * 20:
         tries += 1

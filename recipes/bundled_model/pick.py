@@ -47,9 +47,8 @@ def main() -> None:
             f.write(f"===== {run.name} (score {score(run):.3f})\n")
             log = run / "lingting-mini" / "train_log.txt"
             f.write(log.read_text(encoding="utf-8") if log.exists() else "(no log)\n")
-    print(
-        f"chosen {best.name}: score {score(best):.3f}; others {[(r.name, round(score(r), 3)) for r in scored[1:]]}"
-    )
+    others = [(r.name, round(score(r), 3)) for r in scored[1:]]
+    print(f"chosen {best.name}: score {score(best):.3f}; others {others}")
 
 
 if __name__ == "__main__":

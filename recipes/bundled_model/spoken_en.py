@@ -176,7 +176,7 @@ def digit_word(d: int, rng: random.Random) -> str:
 
 def phone(rng: random.Random) -> str:
     groups = rng.choice([(3, 3, 4), (3, 4), (4, 4), (3, 3, 3)])
-    out = []
+    out: list[str] = []
     for g in groups:
         out.extend(digit_word(rng.randint(0, 9), rng) for _ in range(g))
     return " ".join(out)

@@ -6,6 +6,9 @@ broad but bounded: ``charset()`` is every character the generator can produce, w
 tokenizer's Chinese pieces.
 """
 
+# The word lists below are data; their lines stay long.
+# ruff: noqa: E501
+
 from __future__ import annotations
 
 import random

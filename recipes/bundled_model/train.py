@@ -172,7 +172,9 @@ def main() -> None:
     ap.add_argument("--checkpoint-every", type=float, default=120.0, help="seconds between exports")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--aug-p", type=float, default=0.7, help="share of utterances augmented")
-    ap.add_argument("--aug-ramp", type=float, default=0.25, help="share of training over which aug-p ramps up")
+    ap.add_argument(
+        "--aug-ramp", type=float, default=0.25, help="share of training over which aug-p ramps up"
+    )
     ap.add_argument("--max-steps", type=int, default=0)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ class TtsEnv:
         env = dict(os.environ)
         if self.root != Path("/"):
             paths = [str(p) for p in (self.extra_lib, lib) if p is not None]
-            env["LD_LIBRARY_PATH"] = ":".join(paths + [env.get("LD_LIBRARY_PATH", "")])
+            env["LD_LIBRARY_PATH"] = ":".join([*paths, env.get("LD_LIBRARY_PATH", "")])
             env["ESPEAK_DATA_PATH"] = str(lib / "espeak-ng-data")
         self.env = env
 
@@ -43,7 +43,7 @@ def resample(x: np.ndarray, sr: int, target: int = TARGET_SR) -> np.ndarray:
     """FFT resampling (whole utterance at once): exact band-limiting, cheap for short clips."""
     if sr == target:
         return x.astype(np.float32)
-    n_out = int(round(len(x) * target / sr))
+    n_out = round(len(x) * target / sr)
     spec = np.fft.rfft(x.astype(np.float64))
     keep = n_out // 2 + 1
     if keep <= len(spec):

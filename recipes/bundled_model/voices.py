@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # espeak-ng 1.51 variants (espeak-ng-data/voices/!v). Odd effects and names with spaces are left out.
@@ -135,7 +136,7 @@ class Voice:
     gap: int = 0
 
 
-def _uniform_bands(rng: random.Random, bands: list[tuple[float, float]]) -> float:
+def _uniform_bands(rng: random.Random, bands: Sequence[tuple[float, float]]) -> float:
     lo, hi = rng.choice(bands)
     return rng.uniform(lo, hi)
 
