@@ -97,6 +97,20 @@ def main() -> None:
                 "error_rate": round(rate, 2),
                 "names": len(hot_lists[lang]),
             }
+    # the easiest setting: each sentence gets only its own name, at the default and at a strong boost
+    for lang in ("en", "zh"):
+        hwaves, hmetas = hot_sets[lang]
+        for boost in (None, 4.0):
+            reqs = [
+                DecodeRequest(language=lang, hotwords=(Hotword(phrase=m["name"], boost=boost),))
+                for m in hmetas
+            ]
+            hyps = decode(model, frontend, hwaves, reqs)
+            found = sum(name_found(m["name"], h, lang) for m, h in zip(hmetas, hyps, strict=True))
+            res[f"hotword_{lang}/own_name_boost_{boost or 'default'}"] = {
+                "recall": round(100 * found / len(hmetas), 1),
+                "n": len(hmetas),
+            }
     # realtime factor: one utterance per call, features included
     waves = (
         load_eval_split(args.corpus, "test_en")[0][: args.rtf_n // 2]
