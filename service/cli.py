@@ -163,7 +163,11 @@ def _cmd_tenants(ns: argparse.Namespace) -> int:
 
 
 def _tenant_id(text: str) -> int:
-    return int(text.removeprefix("tenants/"))
+    """``tenants/{id}`` or a bare numeric id; anything else ends the command with a clear message."""
+    raw = text.removeprefix("tenants/")
+    if not raw.isdigit():
+        raise SystemExit(f"lingting: {text!r} is not a tenant (expected tenants/<id> or a numeric id)")
+    return int(raw)
 
 
 def _cmd_keys(ns: argparse.Namespace) -> int:
