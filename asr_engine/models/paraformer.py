@@ -406,7 +406,9 @@ class ParaformerModel:
         counts, frames = torch.stack([ac.token_num, ac.lengths]).cpu().tolist()
         if max(counts, default=0) < 1:
             return [Hypothesis(token_ids=(), text="") for _ in requests]
-        logprobs, _ = self.decoder_logprobs(ac, max(counts))
+        # The token axis is rounded up to a multiple of 8: repeated shapes reuse the GPU's kernel plans, and
+        # the decoder masks positions past each item's token count, so the valid positions do not change.
+        logprobs, _ = self.decoder_logprobs(ac, -(-max(counts) // 8) * 8)
         ids = logprobs.argmax(dim=-1).cpu()
         if any(req.timestamps for req in requests):
             fires, alphas = torch.stack([ac.fires, ac.alphas]).cpu()
