@@ -52,9 +52,9 @@ class EngineConfig:
     # Padded feature length is rounded up to this many frames (16 LFR frames = 0.96 s) so shapes repeat.
     shape_bucket_frames: int = 16
     postprocess_threads: int = max(2, min(8, os.cpu_count() or 2))
-    # cuDNN builds an execution plan for every new input shape (each utterance length is new), which
-    # costs more than the convolutions themselves at small batches; PyTorch's own kernels need none.
-    cudnn: bool = False
+    # cuDNN builds an execution plan per input shape; with shape buckets the plans are reused, and on an
+    # H100 it then beat PyTorch's own kernels both idle and at batch 64 (bench/results/*-perf2).
+    cudnn: bool = True
 
 
 def resolve_device(device: str) -> torch.device:
