@@ -33,6 +33,8 @@ _TAG = re.compile(r"<\|[^|<>]*\|>")
 _CJK = r"\u3400-\u9fff\uf900-\ufaff"
 _SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])")
 _HAS_CJK = re.compile(rf"[{_CJK}]")
+_DOUBLE_STOP = re.compile(r"(?<=[A-Za-z]\.)\.$")
+_PIECE_BOUNDARY = "\u2581"
 _WIDE = re.compile(rf"[{_CJK}\u3000-\u303f\uff00-\uffef]")
 
 
@@ -98,12 +100,19 @@ def make_segment(
         text = punctuation.apply(text, language)
     if text and options.itn:
         text = apply_itn(text, language or guess_language(text))
+        # ITN may end the text with an abbreviation's period ("a.m.") right before the sentence's own.
+        text = _DOUBLE_STOP.sub("", text)
     words: tuple[Word, ...] = ()
     if options.word_timestamps:
         words = tuple(
-            Word(text=w.text, start_ms=max(0, w.start_ms + start_ms), end_ms=max(0, w.end_ms + start_ms))
+            Word(
+                # A sentencepiece word-boundary mark is never part of the word itself.
+                text=w.text.strip(_PIECE_BOUNDARY),
+                start_ms=max(0, w.start_ms + start_ms),
+                end_ms=max(0, w.end_ms + start_ms),
+            )
             for w in hypothesis.words
-            if not _TAG.fullmatch(w.text)
+            if not _TAG.fullmatch(w.text) and w.text.strip(_PIECE_BOUNDARY)
         )
     return Segment(
         start_ms=start_ms,
