@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -50,5 +51,15 @@ def test_ruff_is_clean() -> None:
 def test_mypy_is_clean() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "mypy", "asr_engine", "service"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_proto_passes_buf_lint_standard_and_comments() -> None:
+    if shutil.which("npm") is None:
+        pytest.skip("buf comes from the npm registry; npm is not installed")
+    done = subprocess.run(
+        ["bash", "scripts/buf_lint.sh"], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stdout + done.stderr
