@@ -32,6 +32,10 @@ newest first); how to rerun everything is in `bench/README.md`. RTFx = seconds o
 second of wall time. "client" latencies are measured by the load generator around each call; "server"
 latencies are the `processing_time_ms` the server reports. Every figure is reported whether or not it meets
 its target; a missed target names what bounds it in the notes under its run.
+
+Other measured figures live beside this file: ITN accuracy on the public suites in [`ITN.md`](ITN.md), the
+bundled model's accuracy, hotword recall and speed in [`bundled_model.md`](bundled_model.md) (and its model
+card), the serving-path profile in [`PERF_NOTES.md`](PERF_NOTES.md).
 """
 
 
