@@ -60,7 +60,11 @@ class EngineConfig:
 def resolve_device(device: str) -> torch.device:
     """Map "auto" | "cpu" | "cuda" | "cuda:N" to a device, falling back to the CPU when CUDA is absent."""
     if device in ("", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            log.info("device auto -> cuda (%s)", torch.cuda.get_device_name(0))
+            return torch.device("cuda")
+        log.info("device auto -> cpu (no CUDA device visible to torch %s)", torch.__version__)
+        return torch.device("cpu")
     try:
         resolved = torch.device(device)
     except RuntimeError as exc:
