@@ -242,10 +242,12 @@ def test_no_or_zero_boost_hotwords_leave_greedy_untouched(parity_dir: Path) -> N
 def test_hotword_token_sequences(parity_dir: Path) -> None:
     model = _model(parity_dir)
     sp = model.pieces
-    # alone ("w" "eek") and after a space ("▁week")
+    # after a space ("▁week") anywhere; unspaced ("w" "eek") only right after the tag prefix, where the
+    # text starts (elsewhere it would match inside other words)
     assert model.hotword_token_ids("week") == [
-        tuple(sp.EncodeAsIds("week")),
         (sp.piece_to_id("▁week"),),
+        (sp.piece_to_id("<|woitn|>"), *sp.EncodeAsIds("week")),
+        (sp.piece_to_id("<|withitn|>"), *sp.EncodeAsIds("week")),
     ]
     assert (sp.piece_to_id("谢谢"),) in model.hotword_token_ids(" 谢谢 ")
     assert model.hotword_token_ids("<|HAPPY|>") == []
