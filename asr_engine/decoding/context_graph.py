@@ -45,6 +45,7 @@ class ContextGraph:
     def __init__(self, nodes: list[_Node]) -> None:
         self._nodes = nodes
         self._cache: dict[tuple[int, int], tuple[float, int]] = {}
+        self._next_cache: dict[int, frozenset[int]] = {}
 
     @classmethod
     def build(cls, token_id_seqs: Sequence[Sequence[int]], boosts: Sequence[float]) -> ContextGraph:
@@ -138,6 +139,19 @@ class ContextGraph:
         result = (score + nodes[child].output_score, child)
         self._cache[key] = result
         return result
+
+    def continuations(self, state: int) -> frozenset[int]:
+        """Tokens that extend some hotword match from ``state`` (its children and those along its
+        failure links, root included): the only tokens whose step can earn a bonus there."""
+        hit = self._next_cache.get(state)
+        if hit is None:
+            tokens: set[int] = set(self._nodes[ROOT].children)
+            at = state
+            while at != ROOT:
+                tokens.update(self._nodes[at].children)
+                at = self._nodes[at].fail
+            hit = self._next_cache[state] = frozenset(tokens)
+        return hit
 
     def finalize(self, state: int) -> float:
         """Score change at the end of the utterance: the provisional bonus of an unfinished match goes."""

@@ -26,6 +26,10 @@ NEG_INF = float("-inf")
 # last token); new tokens are not tried there. Between them they have probability < 1e-3.
 BLANK_SKIP_PROB = 0.999
 _BLANK_SKIP_LOGP = math.log(BLANK_SKIP_PROB)
+# Besides the ``beam`` best by biased score, this many more prefixes that rank higher once unfinished
+# hotword matches lose their provisional bonus survive each frame (a guard against truncation; more of
+# them crowd out the hotword paths themselves: 2 measured best on the bundled model).
+SETTLED_KEEP = 2
 
 
 def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor, *, blank: int = 0) -> list[list[int]]:
@@ -93,10 +97,12 @@ def prefix_beam_search(
     """CTC prefix beam search over one utterance's log-probs (T, V), biased by ``context_graph``.
 
     Per frame only the ``token_topk`` (default ``beam``) most likely tokens are tried as extensions,
-    plus any hotword token whose log-probability plus the graph's largest boost reaches the k-th best
-    (so a boost can lift a token the plain pruning would drop); frames whose blank probability exceeds
-    ``BLANK_SKIP_PROB`` try none. Hypotheses are ranked by
-    log-probability plus context bonus; at the end the bonus of unfinished hotword matches is removed.
+    plus, for a prefix, any token that continues one of its hotword matches and whose log-probability
+    plus the graph's largest boost reaches the k-th best (so a boost can lift a token the plain pruning
+    would drop); frames whose blank probability exceeds ``BLANK_SKIP_PROB`` try none. The beam keeps the
+    ``beam`` best by log-probability plus context bonus, and also up to ``SETTLED_KEEP`` more that rank higher
+    once unfinished matches lose their provisional bonus (so failed partial matches cannot push out
+    every plain prefix and truncate the text); at the end that provisional bonus is removed.
     """
     if beam < 1:
         raise ValueError(f"beam must be >= 1, got {beam}")
@@ -109,6 +115,13 @@ def prefix_beam_search(
     root = context_graph.root if context_graph is not None else 0
     beams: dict[tuple[int, ...], _Prefix] = {(): _Prefix(root, 0.0)}
     beams[()].pb = 0.0
+
+    def final(hyp: _Prefix) -> float:
+        bonus = hyp.context_score
+        if context_graph is not None:
+            bonus += context_graph.finalize(hyp.context_state)
+        return bonus
+
     boost_room = context_graph.max_token_score if context_graph is not None else 0.0
     hot_tokens = np.asarray(context_graph.tokens if context_graph is not None else (), dtype=np.int64)
     for t in range(lp.shape[0]):
@@ -116,13 +129,14 @@ def prefix_beam_search(
         p_blank = float(frame[blank])
         extend = p_blank <= _BLANK_SKIP_LOGP
         tokens: list[int] = []
+        lifted: set[int] = set()
         if extend:
             chosen = candidates[t]
+            tokens = [int(c) for c in chosen if c != blank]
             if boost_room > 0 and hot_tokens.size:
                 kth = frame[chosen].min()
-                lifted = hot_tokens[frame[hot_tokens] + boost_room >= kth]
-                chosen = np.union1d(chosen, lifted)
-            tokens = [int(c) for c in chosen if c != blank]
+                lifted = {int(c) for c in hot_tokens[frame[hot_tokens] + boost_room >= kth]} - set(tokens)
+                lifted.discard(blank)
         nxt: dict[tuple[int, ...], _Prefix] = {}
         for prefix, hyp in beams.items():
             total = hyp.total()
@@ -134,7 +148,10 @@ def prefix_beam_search(
             if prefix:
                 last = prefix[-1]
                 same.pnb = _logaddexp(same.pnb, hyp.pnb + float(frame[last]))
-            for c in tokens:
+            extra: list[int] = []
+            if lifted and context_graph is not None:
+                extra = [c for c in context_graph.continuations(hyp.context_state) if c in lifted]
+            for c in (*tokens, *extra):
                 p = float(frame[c])
                 longer = (*prefix, c)
                 entry = nxt.get(longer)
@@ -149,13 +166,16 @@ def prefix_beam_search(
                 start = hyp.pb if prefix and c == prefix[-1] else total
                 entry.pnb = _logaddexp(entry.pnb, start + p)
         ranked = sorted(nxt.items(), key=lambda kv: kv[1].total() + kv[1].context_score, reverse=True)
-        beams = dict(ranked[:beam])
-
-    def final(hyp: _Prefix) -> float:
-        bonus = hyp.context_score
-        if context_graph is not None:
-            bonus += context_graph.finalize(hyp.context_state)
-        return bonus
+        if context_graph is None or len(ranked) <= beam:
+            beams = dict(ranked[:beam])
+        else:
+            # Provisional bonuses of partial matches can fill the beam with prefixes that lose them
+            # later; the best prefixes by settled score (bonus of unfinished matches taken back) stay too,
+            # so the search cannot end with only failed partial matches left.
+            beams = dict(ranked[:beam])
+            settled = sorted(ranked[beam:], key=lambda kv: kv[1].total() + final(kv[1]), reverse=True)
+            floor = min(hyp.total() + final(hyp) for hyp in beams.values())
+            beams.update(kv for kv in settled[:SETTLED_KEEP] if kv[1].total() + final(kv[1]) > floor)
 
     best_prefix, best = max(beams.items(), key=lambda kv: kv[1].total() + final(kv[1]))
     return BeamResult(token_ids=best_prefix, log_prob=best.total(), context_score=final(best))

@@ -52,9 +52,9 @@ WITHOUT_ITN_ROW = 15
 PROMPT_ROWS = 16
 PROMPT_FRAMES = 4
 BLANK_ID = 0
-# per-token log bonus: measured on the bundled model (bench/bundled_model.md), 4 lifts rare-name recall
-# several-fold at no WER cost; 6+ costs English WER
-DEFAULT_HOTWORD_BOOST = 4.0
+# per-token log bonus: measured on the bundled model (bench/bundled_model.md), 6 lifts rare-name recall
+# several-fold at no WER cost; 8+ starts to cost English WER
+DEFAULT_HOTWORD_BOOST = 6.0
 DEFAULT_BEAM_SIZE = 10
 # the tag that ends the output's tag prefix; a hotword pinned to the text start follows it
 TEXT_NORM_TAG_PIECES = ("<|woitn|>", "<|withitn|>")

@@ -101,3 +101,16 @@ def test_negative_boost_penalises_a_phrase() -> None:
     graph = ContextGraph.build([[1, 2]], [-1.0])
     assert _run(graph, [0, 1, 2, 0])[0] == pytest.approx(-2.0)
     assert _run(graph, [0, 1, 0])[0] == pytest.approx(0.0)
+
+
+def test_continuations_are_the_tokens_that_can_earn_a_bonus() -> None:
+    graph = ContextGraph.build([[1, 2], [2, 3]], [1.0, 1.0])
+    assert graph.continuations(graph.root) == {1, 2}
+    _, after_1 = graph.forward_one_step(graph.root, 1)
+    _, after_12 = graph.forward_one_step(after_1, 2)
+    assert graph.continuations(after_12) == {1, 2, 3}  # "2" is still a prefix of [2, 3]
+    for state in (graph.root, after_1, after_12):
+        for token in range(5):
+            delta, _ = graph.forward_one_step(state, token)
+            if token not in graph.continuations(state):
+                assert delta <= 0.0

@@ -95,3 +95,15 @@ def test_a_boost_can_lift_a_token_outside_the_top_k() -> None:
     graph = ContextGraph.build([[3]], [6.0])
     assert 3 in prefix_beam_search(lp, 3, beam=2, context_graph=graph).token_ids
     assert math.isfinite(prefix_beam_search(lp, 3, beam=2, context_graph=graph).log_prob)
+
+
+def test_failed_partial_matches_do_not_crowd_out_the_plain_path() -> None:
+    # Frame 0 favours token 2, but token 1 starts a hotword: its provisional bonus ranks it first. With a
+    # beam of 1 the plain prefix (2,) must survive, since the match never completes and its bonus goes.
+    lp = torch.tensor([[1e-4, 0.4, 0.5998, 1e-4], [0.99, 0.005, 0.0025, 0.0025]]).log()
+    graph = ContextGraph.build([[1, 2, 3]], [4.0])
+    result = prefix_beam_search(lp, 2, beam=1, context_graph=graph, token_topk=3)
+    assert result.token_ids == (2,)
+    assert result.context_score == 0.0
+    table = _labelling_log_probs(lp)
+    assert result.log_prob == pytest.approx(table[(2,)], abs=1e-5)
