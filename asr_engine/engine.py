@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -186,11 +186,6 @@ class Engine:
             config=config,
         )
 
-    @classmethod
-    def load_blocking(cls, *args: Any, **kwargs: Any) -> Engine:
-        """Alias of ``load`` for scripts (``load`` itself blocks)."""
-        return cls.load(*args, **kwargs)
-
     async def start(self) -> None:
         """Start the batch worker and warm the model up with one short silent segment."""
         if self._started:
@@ -208,6 +203,11 @@ class Engine:
     @property
     def device(self) -> torch.device:
         return self._device
+
+    @property
+    def vad(self) -> VoiceActivityDetector | None:
+        """The loaded VAD (None when VAD is off); streams use it for endpointing."""
+        return self._vad
 
     @property
     def config(self) -> EngineConfig:
@@ -252,17 +252,13 @@ class Engine:
         self._check_options(options)
         if isinstance(audio, np.ndarray):
             samples = np.ascontiguousarray(audio, dtype=np.float32)
-            warnings: tuple[str, ...] = ()
         elif _is_small_16k_wav(audio):
             # Nothing to decode but a header and a sample conversion: cheaper here than a thread hop.
-            decoded = decode_audio(audio, audio_format, max_duration_ms=max_duration_ms)
-            samples = decoded.samples
-            warnings = ()
+            samples = decode_audio(audio, audio_format, max_duration_ms=max_duration_ms).samples
         else:
             decoded = await decode_audio_async(audio, audio_format, max_duration_ms=max_duration_ms)
             samples = decoded.samples
-            warnings = ()
-        return await self.transcribe_samples(samples, options, started=started, warnings=warnings)
+        return await self.transcribe_samples(samples, options, started=started)
 
     async def transcribe_samples(
         self,
@@ -280,7 +276,7 @@ class Engine:
         spans = await self._segment(samples, options)
         hypotheses = await self._recognise(samples, spans, options)
         segments = await self._postprocess(hypotheses, spans, options, offset_ms=offset_ms)
-        return self._assemble(segments, samples.size, options, started, warnings)
+        return self.assemble(segments, samples.size, options, started, warnings)
 
     def open_stream(
         self,
@@ -397,7 +393,7 @@ class Engine:
     ) -> Segment:
         return postprocess.make_segment(hypothesis, start_ms, end_ms, options, self._punctuator)
 
-    def _assemble(
+    def assemble(
         self,
         segments: Sequence[Segment],
         n_samples: int,
@@ -405,6 +401,7 @@ class Engine:
         started: float,
         warnings: tuple[str, ...],
     ) -> Transcript:
+        """The whole recording's transcript from its finished segments (also used by streams)."""
         kept = [s for s in segments if s.text or s.text_raw]
         languages = [s.language for s in kept if s.language]
         return Transcript(
@@ -470,8 +467,3 @@ def _pad_time(feats: torch.Tensor, bucket: int) -> torch.Tensor:
 
 def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
-
-
-def replace_options(options: TranscribeOptions, **changes: Any) -> TranscribeOptions:
-    """``dataclasses.replace`` re-exported for callers that build options step by step."""
-    return replace(options, **changes)

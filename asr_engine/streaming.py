@@ -20,6 +20,7 @@ import numpy as np
 
 from asr_engine.audio import pcm16le_to_float32
 from asr_engine.errors import AudioDecodeError, AudioTooLongError, InvalidOptionsError
+from asr_engine.models.base import Hypothesis
 from asr_engine.resample import resample
 from asr_engine.types import AudioFormat, Segment, TranscribeOptions, Transcript
 
@@ -124,7 +125,7 @@ class StreamingSession:
         if self._total == 0:
             raise AudioDecodeError("the stream carried no audio")
         events = await self._advance(final=True)
-        transcript = self._engine._assemble(self._finals, self._total, self._options, self._started, ())
+        transcript = self._engine.assemble(self._finals, self._total, self._options, self._started, ())
         return events, transcript
 
     # ------------------------------------------------------------------ live internals
@@ -145,7 +146,7 @@ class StreamingSession:
     def _spans(self, final: bool) -> list[tuple[int, int]]:
         """Speech spans of the tail (samples, relative to the tail)."""
         max_ms = self._engine.config.max_segment_ms
-        vad = self._engine._vad
+        vad = self._engine.vad
         if vad is None or self._options.vad is False:
             # Without VAD the stream is cut only at the maximum segment length; the rest stays open.
             step = max_ms * 16
@@ -191,7 +192,7 @@ class StreamingSession:
                     events.append(StreamEvent("interim", segment))
         return events
 
-    def _segment(self, hyp, start: int, end: int) -> Segment:  # type: ignore[no-untyped-def]
+    def _segment(self, hyp: Hypothesis, start: int, end: int) -> Segment:
         start_ms = (self._tail_start + start) * 1000 // SAMPLE_RATE
         end_ms = (self._tail_start + end) * 1000 // SAMPLE_RATE
         return self._engine.postprocess_segment(hyp, start_ms, end_ms, self._options)
