@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -78,7 +79,7 @@ class BatchScheduler(Generic[Item, Result]):
         self._config = config
         self._is_oom = is_oom
         self._name = name
-        self._queue: list[_Pending[Item, Result]] = []
+        self._queue: deque[_Pending[Item, Result]] = deque()
         self._queued_samples = 0
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -159,7 +160,7 @@ class BatchScheduler(Generic[Item, Result]):
         taken: list[_Pending[Item, Result]] = []
         total = 0
         while self._queue and (not taken or total + self._queue[0].size <= budget):
-            pending = self._queue.pop(0)
+            pending = self._queue.popleft()
             taken.append(pending)
             total += pending.size
         self._queued_samples -= total
