@@ -16,6 +16,7 @@ import torch
 
 from asr_engine.models.base import Hypothesis
 from asr_engine.text.itn import apply_itn
+from asr_engine.text.rich import strip_tags
 from asr_engine.types import Segment, TranscribeOptions, Word
 
 __all__ = [
@@ -29,7 +30,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_TAG = re.compile(r"<\|[^|<>]*\|>")
 _CJK = r"\u3400-\u9fff\uf900-\ufaff"
 _SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])")
 _HAS_CJK = re.compile(rf"[{_CJK}]")
@@ -72,7 +72,7 @@ def load_punctuator(model_dir: Path | None, device: torch.device) -> Punctuation
 
 def clean_text(raw: str) -> str:
     """Drop rich tags and the spaces FunASR puts between CJK characters."""
-    text = _TAG.sub("", raw)
+    text = strip_tags(raw)
     text = _SPACE_BETWEEN_CJK.sub("", text)
     return " ".join(text.split())
 
@@ -112,7 +112,7 @@ def make_segment(
                 end_ms=max(0, w.end_ms + start_ms),
             )
             for w in hypothesis.words
-            if not _TAG.fullmatch(w.text) and w.text.strip(_PIECE_BOUNDARY)
+            if strip_tags(w.text).strip(_PIECE_BOUNDARY)
         )
     return Segment(
         start_ms=start_ms,
