@@ -1,6 +1,9 @@
 """Write the corpus text: training sentences, held-out test sentences, hotword sentences, tokenizer.
 
-Run on the recipe machine (needs festival's poslex and the jieba dictionary):
+The held-out test and hotword sentences are fixed files in ``heldout/`` (written by the session-1
+generator), so that changing the training text never changes the test set; training sentences equal to
+a held-out one are dropped. Run on the recipe machine (needs festival's poslex, the jieba dictionary and
+``requirements.txt``):
     python -m recipes.bundled_model.make_text --out .dev/gpu/text
 """
 
@@ -14,10 +17,12 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from recipes.bundled_model import text_en, text_zh, tokenizer
+from recipes.bundled_model import names_en, text_en, text_zh, tokenizer
 from recipes.bundled_model.text_en_wsj import WsjFrames
 
 log = logging.getLogger(__name__)
+
+HELDOUT = Path(__file__).resolve().parent / "heldout"
 
 # Names the training text never contains; the hotword test asks the model to find them.
 RARE_NAMES_EN = [
@@ -76,13 +81,18 @@ def _unique(gen, n: int, rng: random.Random, seen: set[str]) -> list[str]:
     return out
 
 
+def _read_jsonl(path: Path) -> list:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--n-en", type=int, default=75000)
-    ap.add_argument("--n-zh", type=int, default=40000)
-    ap.add_argument("--n-test", type=int, default=500)
-    ap.add_argument("--n-hot", type=int, default=200)
+    ap.add_argument("--n-en", type=int, default=170000)
+    ap.add_argument("--n-zh", type=int, default=55000)
+    ap.add_argument("--wsj-share", type=float, default=0.3, help="English sentences from WSJ POS frames")
+    ap.add_argument("--wide-names", type=float, default=0.6, help="share of names from the Faker lists")
+    ap.add_argument("--seed-en", type=int, default=11)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -92,28 +102,27 @@ def main() -> None:
     zh = text_zh.ZhGenerator()
 
     def en_sentence(rng: random.Random) -> str:
-        s = wsj.sentence(rng) if rng.random() < 0.15 else text_en.sentence(rng)
+        s = wsj.sentence(rng) if rng.random() < args.wsj_share else text_en.sentence(rng)
         s = " ".join(
             ("an" if w == "a" and i + 1 < len(s.split()) and s.split()[i + 1][0] in "aeiou" else w)
             for i, w in enumerate(s.split())
         )
         return s
 
-    seen_en: set[str] = set()
-    seen_zh: set[str] = set()
-    train_en = _unique(en_sentence, args.n_en, random.Random(1), seen_en)
+    test_en = _read_jsonl(HELDOUT / "test_en.jsonl")
+    test_zh = _read_jsonl(HELDOUT / "test_zh.jsonl")
+    hot_en = [tuple(r) for r in _read_jsonl(HELDOUT / "hot_en.jsonl")]
+    hot_zh = [tuple(r) for r in _read_jsonl(HELDOUT / "hot_zh.jsonl")]
+    assert {n for n, _ in hot_en} == banned, "held-out hotword names differ from RARE_NAMES_EN"
+    first, sur = names_en.name_lists(banned)
+    text_en.widen_names(first, sur, args.wide_names)
+    log.info("names: %d first, %d surnames from Faker", len(first), len(sur))
+    seen_en: set[str] = set(test_en) | {s for _, s in hot_en}
+    seen_zh: set[str] = set(test_zh) | {s for _, s in hot_zh}
+    train_en = _unique(en_sentence, args.n_en, random.Random(args.seed_en), seen_en)
     train_zh = _unique(zh.sentence, args.n_zh, random.Random(2), seen_zh)
-    test_en = _unique(en_sentence, args.n_test, random.Random(101), seen_en)
-    test_zh = _unique(zh.sentence, args.n_test, random.Random(102), seen_zh)
     for s in train_en:
         assert not banned.intersection(s.split()), s
-    rng = random.Random(7)
-    hot_en = [
-        (n, text_en.hotword_sentence(n, rng))
-        for n in RARE_NAMES_EN
-        for _ in range(args.n_hot // len(RARE_NAMES_EN))
-    ]
-    hot_zh = [(n, text_zh.hotword_sentence(n, rng, zh)) for n in RARE_NAMES_ZH for _ in range(4)]
 
     def dump(name: str, rows: list) -> None:
         (args.out / name).write_text(

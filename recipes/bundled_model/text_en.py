@@ -483,14 +483,36 @@ ANIMALS = [
 COLORS = ["red", "blue", "green", "yellow", "black", "white", "gray", "brown", "orange", "purple", "pink"]
 
 
+_WIDE: dict[str, list[str]] = {"first": [], "sur": []}
+_WIDE_SHARE = [0.0]
+
+
+def widen_names(first: list[str], sur: list[str], share: float) -> None:
+    """Draw ``share`` of the names from these long lists (``names_en``) instead of the common ones."""
+    _WIDE["first"], _WIDE["sur"] = list(first), list(sur)
+    _WIDE_SHARE[0] = share
+
+
+def first_name(rng: random.Random) -> str:
+    if _WIDE["first"] and rng.random() < _WIDE_SHARE[0]:
+        return rng.choice(_WIDE["first"])
+    return rng.choice(FIRST_NAMES)
+
+
+def surname(rng: random.Random) -> str:
+    if _WIDE["sur"] and rng.random() < _WIDE_SHARE[0]:
+        return rng.choice(_WIDE["sur"])
+    return rng.choice(SURNAMES)
+
+
 def person(rng: random.Random) -> str:
     r = rng.random()
     if r < 0.35:
-        return rng.choice(FIRST_NAMES)
+        return first_name(rng)
     if r < 0.5:
-        return f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}"
+        return f"{first_name(rng)} {surname(rng)}"
     if r < 0.6:
-        return f"{rng.choice(['mister', 'missus', 'doctor', 'professor', 'miss'])} {rng.choice(SURNAMES)}"
+        return f"{rng.choice(['mister', 'missus', 'doctor', 'professor', 'miss'])} {surname(rng)}"
     return rng.choice(PEOPLE)
 
 
@@ -518,8 +540,8 @@ def _t(fmt: str) -> Template:
 
 SLOTS: dict[str, Callable[[random.Random], str]] = {
     "p": person,
-    "first": lambda r: r.choice(FIRST_NAMES),
-    "sur": lambda r: r.choice(SURNAMES),
+    "first": first_name,
+    "sur": surname,
     "thing": lambda r: r.choice(THINGS),
     "place": lambda r: r.choice(PLACES),
     "v": lambda r: r.choice(VERBS_T),
@@ -596,6 +618,14 @@ please ask for {first} at the front desk
 {first} {sur} is the new manager
 i spoke with {first} about {topic}
 {first} and {first} moved to {city} last year
+i'd like you to meet {first} {sur}
+the package is addressed to {first} {sur}
+{first} {sur} called about {topic}
+please forward this to {sur} in accounting
+{sur} and {sur} signed the contract {time}
+the award went to {first} {sur} from {city}
+can i speak to {first} please
+dear {first} thank you for {thing}
 """.strip().split("\n")
 ]
 
