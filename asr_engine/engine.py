@@ -1,7 +1,9 @@
 """The engine's face: load a model once, then ``await engine.transcribe(audio, options)`` per request.
 
 One ``Engine`` owns one ASR model on one device, a VAD, a punctuation step and the batch scheduler that
-every request and stream shares. Request options never touch the shared objects.
+every request and stream shares. Request options never touch the shared objects. An engine built with a
+``SegmentRecogniser`` instead sends its cut segments elsewhere (``asr_engine.remote``: a model in another
+process) and keeps only decoding, VAD, post-processing and assembly.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ from asr_engine.errors import InvalidOptionsError, ModelLoadError
 from asr_engine.features import Frontend
 from asr_engine.models.base import AsrModel, DecodeRequest, Hypothesis
 from asr_engine.models.loader import load_model
+from asr_engine.recogniser import ModelFacts, SegmentRecogniser
 from asr_engine.scheduler import BatchScheduler, SchedulerConfig
 from asr_engine.types import AudioFormat, ModelInfo, Segment, TranscribeOptions, Transcript
 from asr_engine.vad.base import VoiceActivityDetector
@@ -111,7 +114,7 @@ class Engine:
 
     def __init__(
         self,
-        model: AsrModel,
+        model: ModelFacts,
         *,
         model_dir: Path,
         device: torch.device,
@@ -120,8 +123,13 @@ class Engine:
         vad_kind: str,
         punctuator: Any,
         config: EngineConfig,
+        recogniser: SegmentRecogniser | None = None,
     ) -> None:
+        """``model`` is the loaded ``AsrModel``; with a ``recogniser`` it may be the facts of a remote one."""
+        if recogniser is None and not isinstance(model, AsrModel):
+            raise TypeError("an engine without a recogniser needs a loaded AsrModel")
         self._model = model
+        self._asr = model if isinstance(model, AsrModel) else None  # None: the model runs elsewhere
         self._model_dir = model_dir
         self._device = device
         self._dtype = dtype
@@ -129,10 +137,11 @@ class Engine:
         self._vad_kind = vad_kind
         self._punctuator = punctuator
         self._config = config
-        self._frontend = Frontend(model.frontend, device)
+        self._frontend = Frontend(self._asr.frontend, device) if self._asr is not None else None
         self._scheduler: BatchScheduler[_SegmentJob, Hypothesis] = BatchScheduler(
             self._run_batch, config.scheduler, is_oom=_is_oom, name="asr"
         )
+        self._recogniser: SegmentRecogniser = recogniser or _BatcherRecogniser(self._scheduler)
         self._post_pool = ThreadPoolExecutor(config.postprocess_threads, thread_name_prefix="asr-post")
         self._started = False
 
@@ -187,16 +196,14 @@ class Engine:
         )
 
     async def start(self) -> None:
-        """Start the batch worker and warm the model up with one short silent segment."""
+        """Start the batch worker and warm the model up (or connect to the remote recogniser)."""
         if self._started:
             return
-        await self._scheduler.start()
+        await self._recogniser.start()
         self._started = True
-        warm = np.zeros(SAMPLE_RATE, dtype=np.float32)
-        await self._scheduler.submit(_SegmentJob(warm, DecodeRequest()), warm.size)
 
     async def close(self) -> None:
-        await self._scheduler.close()
+        await self._recogniser.close()
         self._post_pool.shutdown(wait=False)
         self._started = False
 
@@ -353,17 +360,18 @@ class Engine:
         self, samples: np.ndarray, spans: Sequence[tuple[int, int]], options: TranscribeOptions
     ) -> list[Hypothesis]:
         request = self.decode_request(options)
-        futures = [
-            self._scheduler.submit(_SegmentJob(samples[start:end], request), end - start)
-            for start, end in spans
-        ]
+        futures = [self._recogniser.recognise(samples[start:end], request) for start, end in spans]
         return list(await asyncio.gather(*futures))
 
     async def recognise_segment(self, samples: np.ndarray, options: TranscribeOptions) -> Hypothesis:
         """One already-cut segment through the shared batcher (used by streams)."""
         if not self._started:
             await self.start()
-        return await self._scheduler.submit(_SegmentJob(samples, self.decode_request(options)), samples.size)
+        return await self._recogniser.recognise(samples, self.decode_request(options))
+
+    def submit(self, samples: np.ndarray, request: DecodeRequest) -> Awaitable[Hypothesis]:
+        """One cut segment with its decoding choices made (the engine process serves front-ends so)."""
+        return self._recogniser.recognise(samples, request)
 
     async def _postprocess(
         self,
@@ -423,10 +431,11 @@ class Engine:
 
     def _run_batch(self, jobs: Sequence[_SegmentJob]) -> list[Hypothesis]:
         """Runs in the device thread: features for the whole batch, then the model."""
+        assert self._frontend is not None and self._asr is not None
         with torch.inference_mode(), torch.backends.cudnn.flags(enabled=self._config.cudnn):
             feats, lengths = self._frontend(self._waves_on_device(jobs))
             feats = _pad_time(feats, self._config.shape_bucket_frames).to(self._dtype)
-            return self._model.decode_batch(feats, lengths, [job.request for job in jobs])
+            return self._asr.decode_batch(feats, lengths, [job.request for job in jobs])
 
     def _waves_on_device(self, jobs: Sequence[_SegmentJob]) -> list[torch.Tensor]:
         """The batch's waveforms on the device: views of the caller's arrays on a CPU, else one copy.
@@ -438,6 +447,25 @@ class Engine:
             return [torch.from_numpy(job.samples).to(self._device) for job in jobs]
         flat = torch.from_numpy(np.concatenate([job.samples for job in jobs])).to(self._device)
         return list(flat.split([job.samples.size for job in jobs]))
+
+
+class _BatcherRecogniser:
+    """The engine's own path: its batch scheduler, model and device."""
+
+    def __init__(self, scheduler: BatchScheduler[_SegmentJob, Hypothesis]) -> None:
+        self._scheduler = scheduler
+
+    async def start(self) -> None:
+        """Start the batch worker and warm the model up with one short silent segment."""
+        await self._scheduler.start()
+        warm = np.zeros(SAMPLE_RATE, dtype=np.float32)
+        await self._scheduler.submit(_SegmentJob(warm, DecodeRequest()), warm.size)
+
+    async def close(self) -> None:
+        await self._scheduler.close()
+
+    def recognise(self, samples: np.ndarray, request: DecodeRequest) -> Awaitable[Hypothesis]:
+        return self._scheduler.submit(_SegmentJob(samples, request), samples.size)
 
 
 _INLINE_WAV_MAX_BYTES = 1 << 20  # ~32 s of 16 kHz 16-bit mono
