@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import torch
 
 from asr_engine.models.base import Hypothesis
-from asr_engine.text.itn import apply_itn
+from asr_engine.text.itn import apply_itn, attach_punctuation
 from asr_engine.text.rich import strip_tags
 from asr_engine.types import Segment, TranscribeOptions, Word
 
@@ -99,7 +99,8 @@ def make_segment(
     if text and options.punctuation:
         text = punctuation.apply(text, language)
     if text and options.itn:
-        text = apply_itn(text, language or guess_language(text))
+        # ITN writes marks next to a rewrite as separate tokens (the suites' "20 !"); a transcript joins them.
+        text = attach_punctuation(apply_itn(text, language or guess_language(text)))
         # ITN may end the text with an abbreviation's period ("a.m.") right before the sentence's own.
         text = _DOUBLE_STOP.sub("", text)
     words: tuple[Word, ...] = ()

@@ -30,7 +30,7 @@ from asr_engine.text.itn_zh import itn_zh, zh_date_spans, zh_protected_spans
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SUPPORTED_LANGUAGES", "ItnOptions", "apply_itn"]
+__all__ = ["SUPPORTED_LANGUAGES", "ItnOptions", "apply_itn", "attach_punctuation"]
 
 SUPPORTED_LANGUAGES = ("zh", "en")
 
@@ -44,6 +44,10 @@ _ZH_CLAUSE_RE = re.compile(r"([，。？！；：]+)")
 # "一千克" is one kilogram (1kg), not a thousand grams; wetext reads the latter, WeTextProcessing the former.
 _KILOGRAM_RE = re.compile(r"(?<=[零一二两三四五六七八九十])千克")
 _WETEXT_MAX_CHARS = 200
+# Marks that close (or open) a phrase; ITN leaves them as tokens of their own next to a rewrite.
+_CLOSING = r",.;:!?)\]}，。？！、；：…"
+_SPACE_BEFORE_CLOSING_RE = re.compile(rf"(?<=\S)\s+(?=[{_CLOSING}]+(?:\s|$))")
+_SPACE_AFTER_OPENING_RE = re.compile(r"(?<=[(\[{])\s+(?=\S)")
 _ZH_NUMERALS = frozenset("零〇一二两三四五六七八九十百千万亿幺点负正分之呃嗯啊")
 
 
@@ -67,6 +71,15 @@ def apply_itn(text: str, language: str, *, options: ItnOptions = DEFAULT_OPTIONS
     else:
         return text
     return out if out.strip() else text
+
+
+def attach_punctuation(text: str) -> str:
+    """Written-text typography: no space before a closing mark or after an opening bracket.
+
+    apply_itn follows the suites' tokens (NeMo, WeTextProcessing: "twenty!" ->
+    "20 !"); a transcript reads "20!". The engine runs this right after ITN.
+    """
+    return _SPACE_AFTER_OPENING_RE.sub("", _SPACE_BEFORE_CLOSING_RE.sub("", text))
 
 
 def _zh(text: str, options: ItnOptions) -> str:

@@ -261,6 +261,11 @@ def _digit_groups(t: _Text, i: int, limit: int) -> tuple[int, list[str], list[tu
 
 
 def _format_phone(digits: str) -> str | None:
+    """Telephone (10 or 11 digits, 7 local), US social security (9) and card (14-16) groupings."""
+    if len(digits) in (14, 15):
+        return f"{digits[:4]} {digits[4:10]} {digits[10:]}"
+    if len(digits) == 16:
+        return " ".join(digits[k : k + 4] for k in range(0, 16, 4))
     if len(digits) == 10:
         return f"{digits[:3]}-{digits[3:6]}-{digits[6:]}"
     if len(digits) == 11:
@@ -295,7 +300,27 @@ def _telephone(t: _Text, i: int, limit: int) -> Match | None:
     digits, kind = groups[0], kinds[0]
     if len(kind) < 2 or ("2" in kind and len(digits) < 7):
         return None
-    return end, _format_phone(digits) or digits
+    return end, _format_phone(digits) or _split_code_and_number(t.words, i, end) or digits
+
+
+def _split_code_and_number(words: list[str], i: int, end: int) -> str | None:
+    """A digit string that fits no grouping: a leading code, then a grouped number.
+
+    Read as NeMo and WeTextProcessing do: plain single digits (three or more)
+    before the first "double"/"triple" form a code of their own, and the rest
+    is grouped when it is a 10-digit telephone or a card number ("four three two double
+    seven ..." -> "432 7732 143214 3005"). Otherwise None: the digits stay whole.
+    """
+    pieces = parse_pieces(words, i, end)
+    if pieces is None or "dd" not in pieces.kinds:
+        return None
+    cut = pieces.kinds.index("dd")
+    if cut < 3 or any(k != "d" for k in pieces.kinds[:cut]):
+        return None
+    tail = "".join(pieces.parts[cut:])
+    if len(tail) not in (10, 14, 15, 16):
+        return None
+    return f"{''.join(pieces.parts[:cut])} {_format_phone(tail)}"
 
 
 def _alnum(t: _Text, i: int, limit: int) -> Match | None:
@@ -436,6 +461,19 @@ def itn_en(text: str) -> str:
             i += 1
             continue
         end, written = found
-        out.append(t.lead[i] + written + t.trail[end - 1])
+        out.append(_with_edges(t.lead[i], written, t.trail[end - 1], " ".join(t.orig[i:end])))
         i = end
     return " ".join(out)
+
+
+def _with_edges(lead: str, written: str, trail: str, spoken: str) -> str:
+    """Put a span's outer punctuation back: stuck to words left as they were, apart from a rewrite.
+
+    NeMo and WeTextProcessing make the marks around a rewritten span tokens of
+    their own ("twenty!" -> "20 !", "yahoo!" stays); we write the same, and the
+    engine's typography step (:func:`asr_engine.text.itn.attach_punctuation`)
+    joins closing marks again in transcripts.
+    """
+    if written == spoken:
+        return lead + written + trail
+    return " ".join(part for part in (lead, written, trail) if part)

@@ -38,3 +38,10 @@ def test_word_texts_lose_sentencepiece_boundary_marks_and_shift_by_the_segment_s
 
 def test_join_texts_spaces_only_between_non_cjk_neighbours() -> None:
     assert join_texts(["你好。", "再见。", "hello.", "world"]) == "你好。再见。 hello. world"
+
+
+def test_marks_itn_splits_off_are_joined_again_in_the_transcript() -> None:
+    # apply_itn writes "$25 !" (the suites' tokens); a transcript reads "$25!".
+    hyp = Hypothesis(token_ids=(), text="<|en|>wow, the ticket costs twenty five dollars!")
+    segment = make_segment(hyp, 0, 1000, TranscribeOptions(), RULE)
+    assert segment.text == "wow, the ticket costs $25!"
