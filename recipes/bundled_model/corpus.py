@@ -3,6 +3,8 @@
 Each shard ``{split}_{k:04d}.npz`` holds ``audio`` (int16, all utterances concatenated), ``offsets``
 (n+1), ``meta`` (JSON: text, lang, voice, ...). Shards are renamed into place once complete, so a reader
 never sees half a shard. Test and hotword shards come first, then training shards in random order.
+Training shard k always holds jobs ``k*shard .. (k+1)*shard-1`` of the same deterministic job list, so a
+run that was killed resumes by skipping the shards already on disk (the two-call GPU run relies on it).
 
     python -m recipes.bundled_model.corpus --text .dev/gpu/text --out /tmp/corpus --workers 14
 """
@@ -10,6 +12,7 @@ never sees half a shard. Test and hotword shards come first, then training shard
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
 import json
 import logging
@@ -98,6 +101,11 @@ def _synth_chunk(jobs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], np.nd
     return out
 
 
+def _synth_tagged(task: tuple[int, list[dict[str, Any]]]) -> tuple[int, list]:
+    """``_synth_chunk`` keeping the shard number, so results can be grouped into fixed shards."""
+    return task[0], _synth_chunk(task[1])
+
+
 def _trim(x: np.ndarray, thresh: float = 1e-3, pad: int = 1600) -> np.ndarray:
     """Cut leading/trailing silence down to 0.1 s (engines pad differently; the model need not learn it)."""
     idx = np.flatnonzero(np.abs(x) > thresh)
@@ -107,7 +115,12 @@ def _trim(x: np.ndarray, thresh: float = 1e-3, pad: int = 1600) -> np.ndarray:
 
 
 def _read_jsonl(path: Path) -> list[Any]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """Rows of ``path``, or of ``path.gz`` when only the compressed file exists (it is carried smaller)."""
+    if not path.exists() and path.with_name(path.name + ".gz").exists():
+        text = gzip.decompress(path.with_name(path.name + ".gz").read_bytes()).decode("utf-8")
+    else:
+        text = path.read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def build_jobs(text_dir: Path, n_en: int, n_zh: int, seed: int = 0) -> dict[str, list[dict[str, Any]]]:
@@ -188,9 +201,9 @@ def main() -> None:
     ap.add_argument("--root", default="/", help="dpkg -x tree holding the TTS engines")
     ap.add_argument("--extra-lib", default=None, help="folder with the PulseAudio stand-ins")
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
-    ap.add_argument("--n-en", type=int, default=75000)
-    ap.add_argument("--n-zh", type=int, default=40000)
-    ap.add_argument("--shard", type=int, default=2500)
+    ap.add_argument("--n-en", type=int, default=170000)
+    ap.add_argument("--n-zh", type=int, default=55000)
+    ap.add_argument("--shard", type=int, default=2496)
     ap.add_argument("--chunk", type=int, default=24)
     ap.add_argument("--splits", default="test_en,test_zh,hot_en,hot_zh,train")
     args = ap.parse_args()
@@ -201,30 +214,38 @@ def main() -> None:
     with mp.Pool(args.workers, initializer=_init_worker, initargs=(args.root, args.extra_lib)) as pool:
         for name in args.splits.split(","):
             jobs = splits[name]
-            chunks = [jobs[i : i + args.chunk] for i in range(0, len(jobs), args.chunk)]
+            size = args.shard if name == "train" else max(1, len(jobs))
+            groups = [
+                k for k in range(-(-len(jobs) // size)) if not (args.out / f"{name}_{k:04d}.npz").exists()
+            ]
+            if len(groups) < -(-len(jobs) // size):
+                log.info("%s: %d shards already on disk, resuming", name, -(-len(jobs) // size) - len(groups))
+            tasks = [
+                (k, jobs[lo : min(lo + args.chunk, (k + 1) * size)])
+                for k in groups
+                for lo in range(k * size, min((k + 1) * size, len(jobs)), args.chunk)
+            ]
             buf: list[tuple[dict[str, Any], np.ndarray]] = []
-            k = failed = 0
+            failed = written = 0
             seconds = 0.0
-            for res in pool.imap(_synth_chunk, chunks):
+            left = {k: sum(1 for g, _ in tasks if g == k) for k in groups}
+            for k, res in pool.imap(_synth_tagged, tasks):
                 for j, x in res:
                     if x is None:
                         failed += 1
                         continue
                     buf.append((j, x))
                     seconds += len(x) / tts.TARGET_SR
-                if name == "train" and len(buf) >= args.shard:
+                left[k] -= 1
+                if left[k] == 0:
                     write_shard(args.out / f"{name}_{k:04d}.npz", buf)
-                    k += 1
                     buf = []
-                    log.info(
-                        "%s shard %d written (%.0f s elapsed, %.1f h audio)",
-                        name,
-                        k,
-                        time.time() - t0,
-                        seconds / 3600,
-                    )
-            if buf:
-                write_shard(args.out / f"{name}_{k:04d}.npz", buf)
+                    written += 1
+                    if name == "train":
+                        log.info(
+                            "%s shard %d written (%d this run, %.0f s elapsed, %.1f h audio)",
+                            name, k, written, time.time() - t0, seconds / 3600,
+                        )  # fmt: skip
             log.info(
                 "%s done: %d failed, %.2f h audio, %.0f s elapsed",
                 name,
