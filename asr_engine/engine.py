@@ -32,7 +32,14 @@ from asr_engine.scheduler import BatchScheduler, SchedulerConfig
 from asr_engine.types import AudioFormat, ModelInfo, Segment, TranscribeOptions, Transcript
 from asr_engine.vad.base import VoiceActivityDetector
 
-__all__ = ["BUNDLED_DIR", "Engine", "EngineConfig", "default_model_dir", "resolve_device"]
+__all__ = [
+    "BUNDLED_DIR",
+    "Engine",
+    "EngineConfig",
+    "default_model_dir",
+    "load_text_steps",
+    "resolve_device",
+]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +99,23 @@ def _resolve_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
     if dtype not in names:
         raise InvalidOptionsError("dtype", f"unknown dtype {dtype!r}; use one of {sorted(names)}")
     return names[dtype]
+
+
+def load_text_steps(
+    config: EngineConfig,
+    vad_model_dir: str | Path | None,
+    punc_model_dir: str | Path | None,
+    device: torch.device,
+) -> tuple[VoiceActivityDetector | None, str, postprocess.Punctuation]:
+    """The VAD (None when off), its kind, and the punctuation step: what a front-end needs besides a model."""
+    vad_kind = "none" if config.vad == "none" else ("fsmn" if vad_model_dir is not None else config.vad)
+    vad = None
+    if vad_kind != "none":
+        from asr_engine.vad import load_vad
+
+        vad = load_vad(vad_kind, Path(vad_model_dir) if vad_model_dir else None, device)
+    punctuator = postprocess.load_punctuator(Path(punc_model_dir) if punc_model_dir else None, device)
+    return vad, vad_kind, punctuator
 
 
 def default_model_dir() -> Path:
@@ -166,15 +190,7 @@ class Engine:
         model = load_model(path, device=resolved_device, dtype=torch_dtype)
         if not isinstance(model, AsrModel):
             raise ModelLoadError(f"{path} holds a {type(model).__name__}, not a speech recognition model")
-        vad_kind = "none" if config.vad == "none" else ("fsmn" if vad_model_dir is not None else config.vad)
-        vad = None
-        if vad_kind != "none":
-            from asr_engine.vad import load_vad
-
-            vad = load_vad(vad_kind, Path(vad_model_dir) if vad_model_dir else None, resolved_device)
-        punctuator = postprocess.load_punctuator(
-            Path(punc_model_dir) if punc_model_dir else None, resolved_device
-        )
+        vad, vad_kind, punctuator = load_text_steps(config, vad_model_dir, punc_model_dir, resolved_device)
         log.info(
             "model loaded path=%s family=%s device=%s dtype=%s vad=%s load_s=%.2f",
             path,
