@@ -1,8 +1,9 @@
 """``lingting``: serve, migrate, manage tenants and keys, and transcribe files through a running server.
 
 Logging is configured here only: key=value (or JSON) lines on stderr, WARNING by default
-(``--log-level`` / ``LINGTING_LOG_LEVEL``). Operator commands (``migrate``, ``tenants``, ``keys``)
-talk to the database directly; ``transcribe`` is a gRPC client of a running server.
+(``--log-level`` / ``LINGTING_LOG_LEVEL``); the processes of a multi-process server add ``proc=``.
+Operator commands (``migrate``, ``tenants``, ``keys``) talk to the database directly; ``transcribe``
+is a gRPC client of a running server.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from service.config import ConfigError, Settings, load_settings
 
-__all__ = ["main"]
+__all__ = ["configure_logging", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +28,16 @@ UNARY_CHUNK = 256 * 1024  # stream chunk size for uploads
 
 
 class _KeyValueFormatter(logging.Formatter):
-    def __init__(self, as_json: bool) -> None:
+    def __init__(self, as_json: bool, process: str = "") -> None:
         super().__init__()
         self._json = as_json
+        self._process = process
 
     def format(self, record: logging.LogRecord) -> str:
         fields = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
             "level": record.levelname.lower(),
+            **({"proc": self._process} if self._process else {}),
             "logger": record.name,
             "msg": record.getMessage(),
         }
@@ -47,9 +50,10 @@ class _KeyValueFormatter(logging.Formatter):
         )
 
 
-def _configure_logging(level: str, fmt: str) -> None:
+def configure_logging(level: str, fmt: str, process: str = "") -> None:
+    """Log lines on stderr; ``process`` names the process of a multi-process server (e.g. "frontend-1")."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_KeyValueFormatter(fmt == "json"))
+    handler.setFormatter(_KeyValueFormatter(fmt == "json", process))
     root = logging.getLogger()
     # Replace only a handler this CLI installed earlier (tests call main() more than once).
     kept = [h for h in root.handlers if not isinstance(h.formatter, _KeyValueFormatter)]
@@ -79,12 +83,19 @@ def _cmd_serve(ns: argparse.Namespace) -> int:
         punc_model_dir=ns.punc_model_dir,
         device=ns.device,
         dtype=ns.dtype,
+        frontend_processes=ns.frontends,
     )
-    _configure_logging(settings.log_level, settings.log_format)
+    configure_logging(
+        settings.log_level, settings.log_format, "main" if settings.frontend_processes > 1 else ""
+    )
     from service.db import SchemaOutdatedError
     from service.server import serve
 
     try:
+        if settings.frontend_processes > 1:
+            from service.multiproc import run_multiprocess
+
+            return run_multiprocess(settings)
         asyncio.run(serve(settings))
     except SchemaOutdatedError as exc:
         print(f"lingting: {exc}", file=sys.stderr)
@@ -97,7 +108,7 @@ def _cmd_serve(ns: argparse.Namespace) -> int:
 
 def _cmd_migrate(ns: argparse.Namespace) -> int:
     settings = _settings(ns)
-    _configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format)
     from service.db import current_revision, upgrade
 
     url = settings.resolved_database_url
@@ -111,7 +122,7 @@ def _cmd_migrate(ns: argparse.Namespace) -> int:
 
 def _open_db(ns: argparse.Namespace) -> Any:
     settings = _settings(ns)
-    _configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format)
     from service.db import Database, require_current
 
     url = settings.resolved_database_url
@@ -264,7 +275,7 @@ def _cmd_transcribe(ns: argparse.Namespace) -> int:
 
     from lingting.asr.v1 import recognition_service_pb2_grpc
 
-    _configure_logging(ns.log_level or os.environ.get("LINGTING_LOG_LEVEL", "WARNING"), "kv")
+    configure_logging(ns.log_level or os.environ.get("LINGTING_LOG_LEVEL", "WARNING"), "kv")
     api_key = ns.api_key or os.environ.get("LINGTING_API_KEY")
     if not api_key:
         print("lingting: an API key is needed: --api-key or LINGTING_API_KEY", file=sys.stderr)
@@ -330,6 +341,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--punc-model-dir", dest="punc_model_dir", help="CT-Transformer punctuation directory")
     serve.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
     serve.add_argument("--dtype", help="float32, bfloat16, float16 (default: bf16 on GPU, fp32 on CPU)")
+    serve.add_argument(
+        "--frontends",
+        type=int,
+        help="gRPC front-end processes sharing the port, fed by one engine process (default 1: one process)",
+    )
     serve.set_defaults(func=_cmd_serve)
 
     migrate = sub.add_parser("migrate", help="upgrade the database schema")

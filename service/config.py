@@ -67,6 +67,10 @@ class Settings:
     log_level: str = "WARNING"
     log_format: str = "kv"  # "kv" (key=value) or "json"
     shutdown_grace_s: float = 5.0
+    # 1: one process does everything. N > 1: one engine process owns the model and N front-end processes
+    # (gRPC, auth, database, audio decoding, VAD, post-processing) share the port (service/multiproc.py).
+    frontend_processes: int = 1
+    frontend_shm_mb: int = 64  # shared memory per front-end for segments on their way to the engine
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -188,6 +192,10 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"port: {settings.port} is not a TCP port")
     if settings.log_format not in ("kv", "json"):
         raise ConfigError(f"log_format: {settings.log_format!r} is not 'kv' or 'json'")
+    if not 1 <= settings.frontend_processes <= 256:
+        raise ConfigError(f"frontend_processes: {settings.frontend_processes} is not in 1..256")
+    if settings.frontend_shm_mb < 1:
+        raise ConfigError("frontend_shm_mb: must be positive")
     for name in (
         "max_audio_bytes",
         "max_stream_bytes",

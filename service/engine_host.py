@@ -18,7 +18,7 @@ import grpc
 from asr_engine.types import AudioFormat, ModelInfo, TranscribeOptions, Transcript
 from service.errors import ApiError
 
-__all__ = ["EngineHost", "EngineLike", "StreamLike"]
+__all__ = ["EngineHost", "EngineLike", "StreamLike", "load_engine", "load_frontend_engine"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,37 @@ def load_engine(
 
     engine: EngineLike = Engine.load(
         model_dir, device=device, dtype=dtype, vad_model_dir=vad_model_dir, punc_model_dir=punc_model_dir
+    )
+    return engine
+
+
+def load_frontend_engine(
+    socket_path: Path,
+    arena_path: Path,
+    arena_bytes: int,
+    *,
+    name: str,
+    vad_model_dir: Path | None,
+    punc_model_dir: Path | None,
+    torch_threads: int,
+    on_lost: Callable[[], None],
+) -> EngineLike:
+    """Blocking: a front-end process's engine, whose model runs in the engine process at ``socket_path``.
+
+    VAD and punctuation load here, on the CPU; ``start`` waits until the engine process is warm.
+    ``on_lost`` is called when the engine process goes away.
+    """
+    from asr_engine.remote.frontend import load_remote_engine
+
+    engine: EngineLike = load_remote_engine(
+        socket_path,
+        arena_path,
+        arena_bytes,
+        name=name,
+        vad_model_dir=vad_model_dir,
+        punc_model_dir=punc_model_dir,
+        torch_threads=torch_threads,
+        on_lost=on_lost,
     )
     return engine
 

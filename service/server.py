@@ -11,6 +11,7 @@ import asyncio
 import logging
 import signal
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -64,12 +65,19 @@ _owned: weakref.WeakKeyDictionary[grpc.aio.Server, _Owned] = weakref.WeakKeyDict
 
 
 async def create_server(
-    settings: Settings, engine: EngineLike | None = None, db: Database | None = None
+    settings: Settings,
+    engine: EngineLike | None = None,
+    db: Database | None = None,
+    *,
+    engine_loader: Callable[[], EngineLike] | None = None,
+    reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, int]:
     """A started server bound to ``settings.host:settings.port`` (port 0 picks one); returns it and its port.
 
-    Without ``engine`` the model is loaded from ``settings`` in the background; without ``db`` one is
-    opened on ``settings.resolved_database_url``, whose schema must be at the migration head.
+    Without ``engine`` the model is loaded in the background by ``engine_loader`` (default: from
+    ``settings``); without ``db`` one is opened on ``settings.resolved_database_url``, whose schema must
+    be at the migration head. ``reuse_port`` lets several front-end processes listen on one port
+    (SO_REUSEPORT: the kernel spreads new connections over them).
     """
     owns_db = db is None
     if db is None:
@@ -80,13 +88,13 @@ async def create_server(
     authenticator = Authenticator(db, admin_token=settings.admin_token, ttl_s=settings.auth_cache_ttl_s)
     host = EngineHost(engine)
     max_message = limits.max_receive_message_mb * MIB
-    server = grpc.aio.server(
-        interceptors=interceptors(authenticator),
-        options=[
-            ("grpc.max_receive_message_length", max_message),
-            ("grpc.max_send_message_length", max_message),
-        ],
-    )
+    options: list[tuple[str, int]] = [
+        ("grpc.max_receive_message_length", max_message),
+        ("grpc.max_send_message_length", max_message),
+    ]
+    if reuse_port:
+        options.append(("grpc.so_reuseport", 1))
+    server = grpc.aio.server(interceptors=interceptors(authenticator), options=options)
     admission = Admission(limits.max_in_flight, limits.retry_after_s)
     defaults = DefaultSetsCache()  # shared so that hotword-set changes invalidate what requests read
     recognition_service_pb2_grpc.add_RecognitionServiceServicer_to_server(
@@ -118,8 +126,8 @@ async def create_server(
         for name in ("", *SERVICE_NAMES):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
 
-    loader = None
-    if engine is None:
+    loader = engine_loader
+    if engine is None and loader is None:
 
         def loader() -> EngineLike:
             return load_engine(
