@@ -1,7 +1,9 @@
 """Continuous integrate-and-fire (CIF): turn per-frame weights into token-level acoustic embeddings.
 
 ``cif_fire`` is FunASR's vectorised rule (CifPredictorV2): prefix sums of the weights accumulated in
-float64 then rounded to float32, a fire wherever the integer part grows. ``cif_sequential`` is the
+float64 then rounded to float32, a fire wherever the integer part grows. ``cif_fire_padded`` computes the
+same embeddings with the same float operations into a fixed-size output and without reading anything back
+to the host, so it can sit inside a CUDA graph. ``cif_sequential`` is the
 frame-by-frame rule of CifPredictorV3 and of the timestamp routine (threshold subtracted on fire).
 Everything runs in float32 whatever the model dtype: fire decisions sit on integer crossings.
 """
@@ -14,7 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["CifOutput", "add_tail", "cif_fire", "cif_sequential", "cif_sequential_embeddings"]
+__all__ = [
+    "CifOutput",
+    "add_tail",
+    "cif_fire",
+    "cif_fire_padded",
+    "cif_sequential",
+    "cif_sequential_embeddings",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +64,7 @@ def cif_fire(hidden: torch.Tensor, alphas: torch.Tensor) -> tuple[torch.Tensor, 
     fires (B, L)); N_max = the largest number of fires in the batch.
     """
     b, _, d = hidden.shape
-    prefix = torch.cumsum(alphas, dim=1, dtype=torch.float64).to(torch.float32)
-    floor = torch.floor(prefix)
-    prev_floor = torch.cat([floor.new_zeros(b, 1), floor[:, :-1]], dim=1)
-    fired = (floor - prev_floor) > 0
-    fires = (fired.to(torch.float32) + prefix) - floor
-    counts = fired.sum(dim=1)
+    fired, counts, fires = _fire_positions(alphas)
     n_max = int(counts.max().item()) if b else 0
     out = hidden.new_zeros(b, n_max, d)
     if n_max == 0:
@@ -80,6 +84,44 @@ def cif_fire(hidden: torch.Tensor, alphas: torch.Tensor) -> tuple[torch.Tensor, 
     ordinal = torch.cumsum(fired.to(torch.int64), dim=1)[rows, cols] - 1
     out[rows, ordinal] = emb
     return out, counts, fires
+
+
+def _fire_positions(alphas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Which frames fire (B, L) bool, the fire counts (B,) and FunASR's ``fires`` (B, L) float32."""
+    b = alphas.shape[0]
+    prefix = torch.cumsum(alphas, dim=1, dtype=torch.float64).to(torch.float32)
+    floor = torch.floor(prefix)
+    prev_floor = torch.cat([floor.new_zeros(b, 1), floor[:, :-1]], dim=1)
+    fired = (floor - prev_floor) > 0
+    fires = (fired.to(torch.float32) + prefix) - floor
+    return fired, fired.sum(dim=1), fires
+
+
+def cif_fire_padded(
+    hidden: torch.Tensor, alphas: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``cif_fire`` with a fixed output size and no host synchronisation.
+
+    hidden (B, L, d) float32, alphas (B, L) float32 -> (embeddings (B, L, d), fire counts (B,), fires
+    (B, L)); embedding row j < count is the j-th fire's vector, bit for bit ``cif_fire``'s (the same
+    operations in the same order, computed for every frame and scattered to each fire's ordinal), rows past
+    the count are zero. L bounds the count: a frame fires at most once.
+    """
+    b, length, d = hidden.shape
+    fired, counts, fires = _fire_positions(alphas)
+    hidden_prefix = torch.cumsum(alphas[..., None] * hidden, dim=1)
+    remain_frames = (fires - torch.floor(fires))[..., None] * hidden
+    ordinal = torch.cumsum(fired.to(torch.int64), dim=1) - 1
+    # Frames that do not fire all go to a spare row ``length``, dropped below.
+    slot = torch.where(fired, ordinal, torch.full_like(ordinal, length))[..., None].expand(b, length, d)
+    at_fire = hidden.new_zeros(b, length + 1, d).scatter_(1, slot, hidden_prefix)[:, :length]
+    remain = hidden.new_zeros(b, length + 1, d).scatter_(1, slot, remain_frames)[:, :length]
+    zero = hidden.new_zeros(b, 1, d)
+    prev_frames = torch.cat([zero, at_fire[:, :-1]], dim=1)
+    prev_remain = torch.cat([zero, remain[:, :-1]], dim=1)
+    emb = at_fire - prev_frames + prev_remain - remain
+    kept = torch.arange(length, device=hidden.device)[None, :] < counts[:, None]
+    return torch.where(kept[..., None], emb, zero), counts, fires
 
 
 def cif_sequential(alphas: np.ndarray, threshold: float) -> np.ndarray:

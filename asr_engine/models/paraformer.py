@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from asr_engine.decoding.char_text import assemble_text
-from asr_engine.decoding.cif import add_tail, cif_fire
+from asr_engine.decoding.cif import add_tail, cif_fire, cif_fire_padded
 from asr_engine.decoding.timestamps import token_spans_ms
 from asr_engine.errors import ModelLoadError
 from asr_engine.models.base import DecodeRequest, FrontendConfig, Hypothesis
@@ -29,6 +29,7 @@ from asr_engine.models.loader import ModelDir, assign_weights, load_checkpoint
 from asr_engine.models.sanm import (
     SanmEncoder,
     SanmEncoderDims,
+    frame_mask,
     fsmn_memory,
     key_padding_bias,
     padding_mask,
@@ -50,6 +51,7 @@ __all__ = [
     "paraformer_large_config",
     "parse_decoder_dims",
     "parse_paraformer_dims",
+    "token_bucket",
 ]
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,16 @@ log = logging.getLogger(__name__)
 FEATURE_DIM = 560  # n_mels 80 x lfr_m 7
 BLANK_SOS_EOS = (0, 1, 2)
 LN_EPS = 1e-12
+TOKEN_BUCKET = 8
+
+
+def token_bucket(count: int) -> int:
+    """The decoder's token axis for a batch whose longest item has ``count`` tokens.
+
+    Rounded up to a multiple of 8: repeated shapes reuse the GPU's kernel plans (and CUDA graphs), and the
+    decoder masks positions past each item's token count, so the valid positions do not change.
+    """
+    return max(1, -(-count // TOKEN_BUCKET) * TOKEN_BUCKET)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -299,7 +311,7 @@ class ParaformerDecoder(nn.Module):
         memory_lengths: torch.Tensor,
     ) -> torch.Tensor:
         """tgt (B, N, d), memory (B, T, m) -> hidden (B, N, d) after ``after_norm``."""
-        valid = padding_mask(tgt_lengths, tgt.shape[1])
+        valid = frame_mask(padding_mask(tgt_lengths, tgt.shape[1]), tgt.dtype)
         bias = key_padding_bias(padding_mask(memory_lengths, memory.shape[1]), memory.dtype)
         x = tgt
         for layer in self.decoders:
@@ -364,9 +376,10 @@ class ParaformerModel:
         self.device = device
         self.dtype = dtype
 
-    @torch.inference_mode()
-    def acoustic(self, feats: torch.Tensor, feat_lengths: torch.Tensor) -> AcousticOutput:
-        """Encoder, CIF weights and CIF embeddings of a padded batch."""
+    def _weigh(
+        self, feats: torch.Tensor, feat_lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Encoder output (zero on padding), lengths, tailed float32 hidden and alphas, token counts."""
         feats = feats.to(self.device, self.dtype)
         lengths = feat_lengths.to(self.device, torch.int64)
         enc, _ = self.net.encoder(feats, lengths)
@@ -375,8 +388,25 @@ class ParaformerModel:
         alphas = self.net.predictor(enc, valid)
         hidden, alphas = add_tail(enc, alphas, lengths, self.net.dims.predictor.tail_threshold)
         token_num = torch.floor(alphas.sum(dim=-1)).to(torch.int64)
+        return enc, lengths, hidden, alphas, token_num
+
+    @torch.inference_mode()
+    def acoustic(self, feats: torch.Tensor, feat_lengths: torch.Tensor) -> AcousticOutput:
+        """Encoder, CIF weights and CIF embeddings (B, N_max, d) of a padded batch (one host sync)."""
+        enc, lengths, hidden, alphas, token_num = self._weigh(feats, feat_lengths)
         emb, _, fires = cif_fire(hidden, alphas)
         return AcousticOutput(enc, lengths, emb, token_num, alphas, fires)
+
+    @torch.inference_mode()
+    def acoustic_static(self, feats: torch.Tensor, feat_lengths: torch.Tensor) -> AcousticOutput:
+        """``acoustic`` without a host sync: every shape follows from (B, T), so a CUDA graph can hold it.
+
+        ``embeddings`` is (B, T+1, d) in the model dtype (what the decoder reads), zero past each count;
+        its valid rows equal ``acoustic``'s, converted.
+        """
+        enc, lengths, hidden, alphas, token_num = self._weigh(feats, feat_lengths)
+        emb, _, fires = cif_fire_padded(hidden, alphas)
+        return AcousticOutput(enc, lengths, emb.to(self.dtype), token_num, alphas, fires)
 
     @torch.inference_mode()
     def decoder_logprobs(
@@ -394,6 +424,12 @@ class ParaformerModel:
         logits = self.net.decoder.output_layer(hidden)
         return torch.log_softmax(logits.float(), dim=-1), hidden
 
+    @torch.inference_mode()
+    def argmax_ids(self, ac: AcousticOutput, tokens: int) -> torch.Tensor:
+        """Best token id per position (B, tokens) int64; no host sync (graph-safe for a fixed ``tokens``)."""
+        logprobs, _ = self.decoder_logprobs(ac, tokens)
+        return logprobs.argmax(dim=-1)
+
     def decode_batch(
         self, feats: torch.Tensor, feat_lengths: torch.Tensor, requests: Sequence[DecodeRequest]
     ) -> list[Hypothesis]:
@@ -406,12 +442,21 @@ class ParaformerModel:
         counts, frames = torch.stack([ac.token_num, ac.lengths]).cpu().tolist()
         if max(counts, default=0) < 1:
             return [Hypothesis(token_ids=(), text="") for _ in requests]
-        # The token axis is rounded up to a multiple of 8: repeated shapes reuse the GPU's kernel plans, and
-        # the decoder masks positions past each item's token count, so the valid positions do not change.
-        logprobs, _ = self.decoder_logprobs(ac, -(-max(counts) // 8) * 8)
-        ids = logprobs.argmax(dim=-1).cpu()
+        ids = self.argmax_ids(ac, token_bucket(max(counts))).cpu()
+        return self.hypotheses(ac, ids, counts, frames, requests)
+
+    def hypotheses(
+        self,
+        ac: AcousticOutput,
+        ids: torch.Tensor,
+        counts: Sequence[int],
+        frames: Sequence[int],
+        requests: Sequence[DecodeRequest],
+    ) -> list[Hypothesis]:
+        """Per-item results from host ``ids`` (B', N) and counts; CIF weights are read once, if needed."""
         if any(req.timestamps for req in requests):
-            fires, alphas = torch.stack([ac.fires, ac.alphas]).cpu()
+            n = len(requests)
+            fires, alphas = torch.stack([ac.fires[:n], ac.alphas[:n]]).cpu()
         else:
             fires, alphas = ac.fires, ac.alphas  # not read without timestamps
         return [

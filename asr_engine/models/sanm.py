@@ -27,6 +27,7 @@ __all__ = [
     "SanmEncoderDims",
     "SanmEncoderLayer",
     "SanmFeedForward",
+    "frame_mask",
     "fsmn_memory",
     "key_padding_bias",
     "padding_mask",
@@ -124,16 +125,32 @@ class SanmFeedForward(nn.Module):
         return self.w_2(F.relu(self.w_1(x)))
 
 
+def frame_mask(valid: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(B, T, 1) multiplier in ``dtype``: 1 on valid frames, 0 on padding (built once per forward)."""
+    return valid[:, :, None].to(dtype)
+
+
 def fsmn_memory(
     v: torch.Tensor, valid: torch.Tensor, conv: nn.Conv1d, kernel_size: int, shift: int
 ) -> torch.Tensor:
-    """Depthwise FSMN over time plus its input, masked before and after. v: (B, T, d) -> (B, T, d)."""
-    m = valid[:, :, None].to(v.dtype)
+    """Depthwise FSMN over time plus its input. v: (B, T, d) -> (B, T, d).
+
+    ``valid`` is the (B, T, 1) ``frame_mask`` in v's dtype (a (B, T) bool is converted here, per call).
+    The input is masked so padding never reaches a valid frame; the output's padded rows are left as they
+    come (FunASR zeroes them again, but every consumer ignores them: attention masks padded keys, the next
+    FSMN masks its input, and the models zero or drop padded rows before anything reads them).
+    A symmetric window is padded by the convolution itself (no padded copy of the input).
+    """
+    m = valid if valid.dim() == 3 else frame_mask(valid, v.dtype)
     x = v * m
     left = (kernel_size - 1) // 2 + (shift if shift > 0 else 0)
     right = kernel_size - 1 - left
-    y = F.conv1d(F.pad(x.transpose(1, 2), (left, right)), conv.weight, groups=conv.weight.shape[0])
-    return (y.transpose(1, 2) + x) * m
+    groups = conv.weight.shape[0]
+    if left == right:
+        y = F.conv1d(x.transpose(1, 2), conv.weight, padding=left, groups=groups)
+    else:
+        y = F.conv1d(F.pad(x.transpose(1, 2), (left, right)), conv.weight, groups=groups)
+    return y.transpose(1, 2) + x
 
 
 class SanmAttention(nn.Module):
@@ -153,7 +170,7 @@ class SanmAttention(nn.Module):
         self.linear_out = nn.Linear(d_model, d_model)
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """x (B, T, D_in), valid (B, T) bool, bias (B, 1, 1, T) additive -> (B, T, d)."""
+        """x (B, T, D_in), valid (B, T, 1) ``frame_mask`` (or (B, T) bool), bias (B, 1, 1, T) -> (B, T, d)."""
         b, t, _ = x.shape
         q, k, v = self.linear_q_k_v(x).split(self.d_model, dim=-1)
         memory = fsmn_memory(v, valid, self.fsmn_block, self.kernel_size, self.shift)
@@ -214,16 +231,18 @@ class SanmEncoder(nn.Module):
         return scaled.to(xs.dtype)
 
     def forward(self, xs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded rows of the output are not zeroed (callers that read them mask them)."""
         valid = padding_mask(lengths, xs.shape[1])
         bias = key_padding_bias(valid, xs.dtype)
+        mask = frame_mask(valid, xs.dtype)  # once per forward, not once per layer
         x = self.embed(xs)
         for layer in self.encoders0:
-            x = layer(x, valid, bias)
+            x = layer(x, mask, bias)
         for layer in self.encoders:
-            x = layer(x, valid, bias)
+            x = layer(x, mask, bias)
         x = self.after_norm(x)
         if self.dims.tp_blocks > 0:
             for layer in self.tp_encoders:
-                x = layer(x, valid, bias)
+                x = layer(x, mask, bias)
             x = self.tp_norm(x)
         return x, lengths

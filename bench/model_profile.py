@@ -1,0 +1,282 @@
+"""Where a Paraformer forward spends its ops: op counts per stage, time per forward, profiler tables.
+
+A full-size Paraformer-large (random weights, built in memory from the parity config) runs on padded random
+features of a fixed length. Three reports:
+
+* ``ops``: aten ops per ``decode_batch`` that reach a kernel (views and other metadata-only ops counted
+  apart), per stage (encoder, predictor + CIF, decoder), and host synchronisations (``.item()``,
+  ``.tolist()``, ``.cpu()``): on a GPU each kernel op is one launch, and each sync stalls the launch queue.
+* ``time``: wall time per ``decode_batch`` (median of ``--repeats``), eager and, on CUDA, with CUDA graphs.
+* ``profile``: torch.profiler tables (top CPU ops; on CUDA also top kernels) written as text.
+
+    python -m bench.model_profile --batch 1 --frames 120 --reports ops,time,profile --out /tmp/prof
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+__all__ = ["build_model", "count_ops", "main", "random_batch"]
+
+log = logging.getLogger(__name__)
+
+PARITY_MODEL = Path(__file__).resolve().parents[1] / ".." / "shared" / "parity" / "paraformer" / "model"
+FEATURE_DIM = 560
+TOKENS_PER_FRAME = 0.25  # ~4 tokens/s at 16.7 LFR frames/s, what bench/build_large.py calibrates to
+
+# Ops that only make a new view or read metadata: no kernel on a GPU.
+_METADATA_OPS = {
+    "view",
+    "_unsafe_view",
+    "_reshape_alias",
+    "reshape",
+    "transpose",
+    "t",
+    "split",
+    "split_with_sizes",
+    "slice",
+    "select",
+    "unsqueeze",
+    "squeeze",
+    "expand",
+    "permute",
+    "as_strided",
+    "alias",
+    "detach",
+    "unbind",
+    "lift_fresh",
+    "_to_copy_noop",
+    "is_same_size",
+    "sym_size",
+    "sym_stride",
+    "sym_numel",
+    "dim",
+}
+_SYNC_OPS = {"item", "_local_scalar_dense", "nonzero", "equal", "is_nonzero"}
+
+
+def build_model(
+    model_dir: Path, device: torch.device, dtype: torch.dtype, *, small: bool = False, seed: int = 0
+) -> Any:
+    """Paraformer-large (or a 4+2-block one with ``small``) with random weights and a calibrated CIF."""
+    from asr_engine.models.loader import read_model_dir
+    from asr_engine.models.paraformer import build_random, paraformer_large_config
+    from asr_engine.tokens import Vocabulary, load_vocabulary
+    from bench.build_large import paraformer_tokens
+
+    base = read_model_dir(model_dir).config
+    config = paraformer_large_config(base)
+    if small:
+        config["encoder_conf"]["num_blocks"] = 4
+        config["decoder_conf"].update(num_blocks=2, att_layer_num=2)
+    tiny = load_vocabulary(model_dir / "tokens.json")
+    vocabulary = Vocabulary(tuple(paraformer_tokens(list(tiny.tokens), 8404)))
+    model = build_random(config, vocabulary, device=device, dtype=dtype, seed=seed)
+    _calibrate(model, device, dtype)
+    return model
+
+
+def random_batch(
+    batch: int, frames: int, device: torch.device, dtype: torch.dtype, *, seed: int = 1, ragged: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features (B, frames, 560) ~ N(0, 1), zero past each length; lengths spread over 60-100 % of frames."""
+    generator = torch.Generator().manual_seed(seed)
+    feats = torch.randn(batch, frames, FEATURE_DIM, generator=generator)
+    if ragged and batch > 1:
+        low = max(1, int(frames * 0.6))
+        lengths = torch.randint(low, frames + 1, (batch,), generator=generator)
+        lengths[0] = frames
+    else:
+        lengths = torch.full((batch,), frames)
+    feats *= (torch.arange(frames)[None, :] < lengths[:, None])[..., None]
+    return feats.to(device, dtype), lengths.to(device)
+
+
+def _calibrate(model: Any, device: torch.device, dtype: torch.dtype) -> None:
+    """Set the CIF bias so the predictor fires ~TOKENS_PER_FRAME (random weights fire anywhere otherwise)."""
+    feats, lengths = random_batch(2, 64, device, dtype, seed=99)
+    with torch.inference_mode():
+        enc, _ = model.net.encoder(feats, lengths)
+        bias = model.net.predictor.cif_output.bias
+        low, high = -30.0, 30.0
+        for _ in range(20):
+            mid = (low + high) / 2
+            bias.fill_(mid)
+            from asr_engine.models.sanm import padding_mask
+
+            valid = padding_mask(lengths, enc.shape[1])
+            rate = float(model.net.predictor(enc, valid).sum() / lengths.sum())
+            low, high = (mid, high) if rate < TOKENS_PER_FRAME else (low, mid)
+
+
+class _OpCounter(TorchDispatchMode):
+    """Counts aten ops as they reach the dispatcher (below autograd and composite decompositions)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: Counter[str] = Counter()
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        self.ops[func.overloadpacket.__name__] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def _summary(ops: Counter[str]) -> dict[str, Any]:
+    metadata = sum(n for name, n in ops.items() if name in _METADATA_OPS)
+    syncs = sum(n for name, n in ops.items() if name in _SYNC_OPS)
+    kernels = sum(ops.values()) - metadata
+    return {
+        "kernel_ops": kernels,
+        "metadata_ops": metadata,
+        "sync_ops": syncs,
+        "top": dict(Counter({k: v for k, v in ops.items() if k not in _METADATA_OPS}).most_common(15)),
+    }
+
+
+def count_ops(model: Any, feats: torch.Tensor, lengths: torch.Tensor) -> dict[str, Any]:
+    """Ops of one ``decode_batch``, split by stage (the stages are wrapped in counting modes)."""
+    from asr_engine.models.base import DecodeRequest
+
+    requests = [DecodeRequest() for _ in range(feats.shape[0])]
+    with torch.inference_mode():
+        model.decode_batch(feats, lengths, requests)  # warm caches (positions, masks) first
+        stages: dict[str, Counter[str]] = {}
+        net = model.net
+        originals = {
+            "encoder": net.encoder.forward,
+            "predictor": net.predictor.forward,
+            "decoder": net.decoder.forward,
+        }
+
+        def wrap(name: str, fn: Any) -> Any:
+            def inner(*args: Any, **kwargs: Any) -> Any:
+                with _OpCounter() as counter:
+                    out = fn(*args, **kwargs)
+                stages[name] = stages.get(name, Counter()) + counter.ops
+                return out
+
+            return inner
+
+        for name, fn in originals.items():
+            getattr(net, name).forward = wrap(name, fn)
+        try:
+            with _OpCounter() as total:
+                model.decode_batch(feats, lengths, requests)
+        finally:
+            for name in originals:
+                delattr(getattr(net, name), "forward")
+    out = {"total": _summary(total.ops)}
+    for name, ops in stages.items():
+        out[name] = _summary(ops)
+    rest = total.ops.copy()
+    for ops in stages.values():
+        rest.subtract(ops)
+    out["outside_net (cif, masks, readback)"] = _summary(+rest)
+    return out
+
+
+def time_forward(model: Any, feats: torch.Tensor, lengths: torch.Tensor, repeats: int) -> dict[str, float]:
+    """Median and min wall ms of ``decode_batch`` (synchronised on CUDA)."""
+    from asr_engine.models.base import DecodeRequest
+
+    requests = [DecodeRequest() for _ in range(feats.shape[0])]
+    times = []
+    with torch.inference_mode():
+        for i in range(repeats + 2):
+            _sync(feats.device)
+            t0 = time.perf_counter()
+            model.decode_batch(feats, lengths, requests)
+            _sync(feats.device)
+            if i >= 2:
+                times.append((time.perf_counter() - t0) * 1000.0)
+    return {"median_ms": round(statistics.median(times), 3), "min_ms": round(min(times), 3), "n": len(times)}
+
+
+def profile_tables(model: Any, feats: torch.Tensor, lengths: torch.Tensor, top: int) -> str:
+    """Text tables of one profiled ``decode_batch``: top CPU ops, and on CUDA the top kernels."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from asr_engine.models.base import DecodeRequest
+
+    requests = [DecodeRequest() for _ in range(feats.shape[0])]
+    on_cuda = feats.device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_cuda else [])
+    with torch.inference_mode():
+        model.decode_batch(feats, lengths, requests)
+        _sync(feats.device)
+        with profile(activities=activities) as prof:
+            model.decode_batch(feats, lengths, requests)
+            _sync(feats.device)
+    averages = prof.key_averages()
+    parts = [
+        f"## top {top} CPU ops by self CPU time",
+        averages.table(sort_by="self_cpu_time_total", row_limit=top),
+    ]
+    if on_cuda:
+        parts += [
+            f"## top {top} CUDA kernels/ops by self CUDA time",
+            averages.table(sort_by="self_cuda_time_total", row_limit=top),
+        ]
+    return "\n".join(parts)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model-dir", type=Path, default=PARITY_MODEL, help="tiny parity Paraformer dir")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16"))
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--frames", type=int, default=120, help="padded LFR frames (120 = 7.2 s)")
+    parser.add_argument("--reports", default="ops,time")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--small", action="store_true", help="4 encoder + 2 decoder blocks")
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--out", type=Path, help="folder for ops.json / profile.txt")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
+    device = torch.device(args.device)
+    model = build_model(args.model_dir.resolve(), device, dtype, small=args.small)
+    feats, lengths = random_batch(args.batch, args.frames, device, dtype)
+    reports = set(args.reports.split(","))
+    result: dict[str, Any] = {"batch": args.batch, "frames": args.frames, "device": str(device)}
+    if "ops" in reports:
+        result["ops"] = count_ops(model, feats, lengths)
+        log.info("ops: %s", json.dumps({k: v["kernel_ops"] for k, v in result["ops"].items()}))
+    if "time" in reports:
+        result["time"] = time_forward(model, feats, lengths, args.repeats)
+        log.info("time: %s", result["time"])
+    text = profile_tables(model, feats, lengths, args.top) if "profile" in reports else ""
+    print(json.dumps(result, indent=1))
+    if text:
+        print(text)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        stem = f"b{args.batch}-t{args.frames}"
+        (args.out / f"ops-{stem}.json").write_text(json.dumps(result, indent=1))
+        if text:
+            (args.out / f"profile-{stem}.txt").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
