@@ -71,6 +71,8 @@ class RemoteRecogniser:
         self._lost: BaseException | None = None
         self._closing = False
         self.model_info: ModelInfo | None = None
+        self.waited = 0  # segments that waited for arena space
+        self.inline = 0  # segments too large for the arena, sent inside their message
 
     async def start(self, retry_s: float = 0.1) -> None:
         """Connect (waiting for the engine process to listen: it does once its model is warm)."""
@@ -124,6 +126,7 @@ class RemoteRecogniser:
         future: asyncio.Future[Hypothesis] = loop.create_future()
         request_id = next(self._ids)
         if inline:
+            self.inline += 1
             message = encode_request(request_id, -1, samples.size, request, samples.tobytes())
         else:
             self._arena.array(offset, samples.size)[:] = samples
@@ -140,6 +143,7 @@ class RemoteRecogniser:
                 return offset
         waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._space_waiters.append((nbytes, waiter))
+        self.waited += 1
         try:
             return await waiter
         except asyncio.CancelledError:

@@ -123,7 +123,7 @@ class _FrontendConnection(FramedProtocol):
                     raise ValueError("a segment before the arena was announced")
                 samples = self._arena.array(offset, count)
             else:
-                samples = np.frombuffer(inline, dtype=np.float32, count=count)
+                samples = np.frombuffer(bytearray(inline), dtype=np.float32, count=count)  # writable
             future = asyncio.ensure_future(self._owner.engine.submit(samples, request))
         except Exception as exc:
             self.send(ERROR, encode_error(request_id, exc))
