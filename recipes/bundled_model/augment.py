@@ -37,7 +37,11 @@ def colored_noise(
 
 def reverb(x: torch.Tensor, sel: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Convolve the selected rows with synthetic room responses (RT60 0.15-0.9 s)."""
-    idx = sel.nonzero().flatten()
+    return reverb_rows(x, sel.nonzero().flatten(), gen)
+
+
+def reverb_rows(x: torch.Tensor, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """``reverb`` of the rows ``idx`` (chosen on the host, so nothing waits for the device)."""
     if idx.numel() == 0:
         return x
     b, n = idx.numel(), x.shape[1]
@@ -61,7 +65,11 @@ def reverb(x: torch.Tensor, sel: torch.Tensor, gen: torch.Generator) -> torch.Te
 
 def telephone(x: torch.Tensor, sel: torch.Tensor, mulaw: torch.Tensor) -> torch.Tensor:
     """Band-limit selected rows to 300-3400 Hz (an 8 kHz channel), some through 8-bit mu-law."""
-    idx = sel.nonzero().flatten()
+    return telephone_rows(x, sel.nonzero().flatten(), mulaw)
+
+
+def telephone_rows(x: torch.Tensor, idx: torch.Tensor, mulaw: torch.Tensor) -> torch.Tensor:
+    """``telephone`` of the rows ``idx`` chosen on the host."""
     if idx.numel() == 0:
         return x
     n = x.shape[1]
@@ -111,6 +119,28 @@ def augment(x: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator, p: flo
     x = reverb(x, on & coin(0.3), gen)
     x = telephone(x, on & coin(0.15), coin(0.5))
     x = add_noise(x, lengths, on & coin(0.6), gen)
+    gain_db = torch.where(on, _rand(b, -25.0, 6.0, dev, gen), torch.zeros(b, device=dev))
+    x = (x * (10 ** (gain_db / 20))[:, None]).clamp(-1.0, 1.0)
+    valid = torch.arange(x.shape[1], device=dev)[None, :] < lengths[:, None]
+    return x * valid
+
+
+def augment_rows(
+    x: torch.Tensor,
+    lengths: torch.Tensor,
+    gen: torch.Generator,
+    on: torch.Tensor,
+    reverb_idx: torch.Tensor,
+    phone_idx: torch.Tensor,
+    mulaw: torch.Tensor,
+) -> torch.Tensor:
+    """``augment`` with the row choices made on the host (``batching``): no device synchronisation."""
+    b = x.shape[0]
+    dev = x.device
+    x = reverb_rows(x, reverb_idx, gen)
+    x = telephone_rows(x, phone_idx, mulaw.bool())
+    on = on.bool()
+    x = add_noise(x, lengths, on & (torch.rand(b, device=dev, generator=gen) < 0.6), gen)
     gain_db = torch.where(on, _rand(b, -25.0, 6.0, dev, gen), torch.zeros(b, device=dev))
     x = (x * (10 ** (gain_db / 20))[:, None]).clamp(-1.0, 1.0)
     valid = torch.arange(x.shape[1], device=dev)[None, :] < lengths[:, None]

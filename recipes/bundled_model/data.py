@@ -33,9 +33,9 @@ class Pool:
     def __post_init__(self) -> None:
         self.buffer = torch.zeros(self.capacity, dtype=torch.int16, device=self.device)
 
-    def poll(self, folder: Path, prefix: str = "train_") -> int:
+    def poll(self, folder: Path, prefix: str = "train_", limit: int = 0) -> int:
         """Load shards not seen yet; returns how many utterances were added."""
-        return self.add_loaded(load_new_shards(folder, self.loaded, prefix))
+        return self.add_loaded(load_new_shards(folder, self.loaded, prefix, limit=limit))
 
     def add_loaded(self, shards: list[tuple[str, np.ndarray, np.ndarray, list[dict]]]) -> int:
         """Append shards read by ``load_new_shards`` (possibly in another thread) to the device buffer."""
@@ -100,13 +100,22 @@ class Pool:
 
 
 def load_new_shards(
-    folder: Path, loaded: set[str], prefix: str = "train_", sp: spm.SentencePieceProcessor | None = None
+    folder: Path,
+    loaded: set[str],
+    prefix: str = "train_",
+    sp: spm.SentencePieceProcessor | None = None,
+    limit: int = 0,
 ) -> list[tuple[str, np.ndarray, np.ndarray, list[dict]]]:
-    """Read complete shards not yet in ``loaded`` (adds them there); tokenises when given ``sp``."""
+    """Read complete shards not yet in ``loaded`` (adds them there); tokenises when given ``sp``.
+
+    ``limit`` > 0 reads at most that many (a resumed run finds ~40 shards at once; take them gradually).
+    """
     out = []
     for path in sorted(folder.glob(f"{prefix}*.npz")):
         if path.name in loaded or path.name.endswith(".tmp.npz"):
             continue
+        if limit and len(out) >= limit:
+            break
         audio, offsets, meta = read_shard(path)
         if sp is not None:
             for m in meta:

@@ -4,6 +4,11 @@ Reads shards as ``corpus.py`` writes them (it may still be running), featurises 
 engine's ``Frontend`` (fbank + LFR 7/6; CMVN estimated here), augments on the device, trains with CTC,
 evaluates greedy WER/CER on the held-out sets, and exports the FunASR directory.
 
+A run may be split over calls (the GPU machine allows 10 minutes per call): ``--save`` writes a full
+checkpoint (weights, optimizer, step, schedule position, CMVN) and ``--resume`` continues it; the
+learning-rate schedule spans ``--total-minutes``. ``--init-model`` starts from an exported directory
+instead (when the checkpoint was lost with the machine), at the schedule position it records.
+
     python -m recipes.bundled_model.train --corpus /tmp/corpus --text .dev/gpu/text --out $OUT/lingting-mini
 """
 
@@ -26,7 +31,7 @@ import torch.nn.functional as F
 from asr_engine.features import Frontend
 from asr_engine.models.base import FrontendConfig
 from asr_engine.models.sanm import SanmEncoderDims
-from recipes.bundled_model import augment, export, metrics
+from recipes.bundled_model import augment, batching, export, metrics
 from recipes.bundled_model.data import Pool, load_eval_split, load_new_shards
 from recipes.bundled_model.network import LANG_ROWS, SenseVoiceTrainNet
 
@@ -47,11 +52,12 @@ class ShardReader:
     def _run(self) -> None:
         while not self.done.is_set():
             finished = (self.folder / "DONE").exists()
-            shards = load_new_shards(self.folder, self.loaded, sp=self.sp)
+            shards = load_new_shards(self.folder, self.loaded, sp=self.sp, limit=2)
             if shards:
                 with self.lock:
                     self.ready.extend(shards)
-            if finished and not shards:
+                continue
+            if finished:
                 return
             self.done.wait(3.0)
 
@@ -153,12 +159,18 @@ def evaluate(
     return results
 
 
-def main() -> None:
+def build_args() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser()
     ap.add_argument("--corpus", type=Path, required=True)
     ap.add_argument("--text", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--minutes", type=float, default=6.0)
+    ap.add_argument("--minutes", type=float, default=6.0, help="training time in this call")
+    ap.add_argument("--total-minutes", type=float, default=0.0, help="schedule span (0: --minutes)")
+    ap.add_argument("--save", type=Path, default=None, help="full checkpoint written at the end")
+    ap.add_argument("--resume", type=Path, default=None, help="checkpoint to continue (if it exists)")
+    ap.add_argument("--init-model", type=Path, default=None, help="save_small file to start from")
+    ap.add_argument("--save-small", type=Path, default=None, help="int8 weights for a restart elsewhere")
+    ap.add_argument("--eval", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--budget-seconds", type=float, default=400.0, help="audio seconds per batch (padded)")
     ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--warmup", type=int, default=600)
@@ -175,45 +187,15 @@ def main() -> None:
     ap.add_argument(
         "--aug-ramp", type=float, default=0.25, help="share of training over which aug-p ramps up"
     )
+    ap.add_argument("--speed-p", type=float, default=0.6, help="share of batches speed-perturbed")
+    ap.add_argument("--speed-lo", type=float, default=0.88)
+    ap.add_argument("--speed-hi", type=float, default=1.12)
     ap.add_argument("--max-steps", type=int, default=0)
-    args = ap.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(message)s",
-        handlers=[logging.StreamHandler(), logging.FileHandler(args.out / "train_log.txt")],
-    )
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    torch.set_num_threads(2)
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
-    gen = torch.Generator(device=device)
-    gen.manual_seed(args.seed)
-    torch.backends.cuda.matmul.allow_tf32 = True
-    bpe = args.text / export.BPE_NAME
-    sp = spm.SentencePieceProcessor(model_file=str(bpe))
-    log.info(
-        "args %s; device %s (%s); torch %s",
-        vars(args),
-        device,
-        torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-        torch.__version__,
-    )
+    return ap
 
-    pool = Pool(device, sp, int(args.capacity_hours * 3600 * 16000))
-    t_wait = time.time()
-    while True:
-        pool.poll(args.corpus)
-        if len(pool.starts) >= args.min_utts or (args.corpus / "DONE").exists():
-            pool.poll(args.corpus)
-            break
-        time.sleep(2)
-    log.info("waited %.1f s for the first %d utterances", time.time() - t_wait, len(pool.starts))
 
-    base = Frontend(FrontendConfig(), device)
-    shift, scale = estimate_cmvn(base, pool)
-    frontend = Frontend(FrontendConfig(cmvn_shift=shift.cpu(), cmvn_scale=scale.cpu()), device)
-    dims = SanmEncoderDims(
+def _dims(args: argparse.Namespace) -> SanmEncoderDims:
+    return SanmEncoderDims(
         input_size=560,
         output_size=args.d,
         attention_heads=args.heads,
@@ -224,9 +206,101 @@ def main() -> None:
         sanm_shift=0,
         layer_norm_eps=1e-5,
     )
+
+
+def save_small(
+    path: Path, net: SenseVoiceTrainNet, shift: torch.Tensor, scale: torch.Tensor, progress: dict
+) -> None:
+    """Weights as int8 rows with float scales (~1 byte per parameter), CMVN and progress in one file.
+
+    Why: if the GPU machine is released between calls, the second call restarts from this file, which must
+    travel in the 64 MiB carry next to the TTS engines; fp16 would not fit.
+    """
+    small: dict[str, torch.Tensor] = {}
+    for k, v in net.state_dict().items():
+        v = v.detach().float().cpu()
+        if v.ndim >= 2:
+            rows = v.reshape(v.shape[0], -1)
+            amax = rows.abs().amax(dim=1, keepdim=True).clamp(min=1e-12)
+            small[k + "#q"] = torch.round(rows / amax * 127).to(torch.int8)
+            small[k + "#s"] = (amax / 127).reshape(-1)
+        else:
+            small[k] = v
+    torch.save({"weights": small, "shift": shift.cpu(), "scale": scale.cpu(), "progress": progress}, path)
+
+
+def load_small(path: Path, net: SenseVoiceTrainNet) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Inverse of ``save_small``: loads the weights into ``net``; returns CMVN and recorded progress."""
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    small = blob["weights"]
+    state = {}
+    for k, v in net.state_dict().items():
+        if k + "#q" in small:
+            q, sc = small[k + "#q"], small[k + "#s"]
+            state[k] = (q.float() * sc[:, None]).reshape(v.shape)
+        else:
+            state[k] = small[k]
+    net.load_state_dict(state)
+    return blob["shift"], blob["scale"], blob["progress"]
+
+
+def main() -> None:
+    args = build_args().parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(message)s",
+        handlers=[logging.StreamHandler(), logging.FileHandler(args.out / "train_log.txt")],
+    )
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    cuda = device.type == "cuda"
+    torch.set_num_threads(2)
+    ckpt = torch.load(args.resume, map_location="cpu", weights_only=False) if args.resume and args.resume.exists() else None
+    seed = args.seed + (ckpt["step"] if ckpt else 0)
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    bpe = args.text / export.BPE_NAME
+    sp = spm.SentencePieceProcessor(model_file=str(bpe))
+    log.info(
+        "args %s; device %s (%s); torch %s; resume %s",
+        vars(args),
+        device,
+        torch.cuda.get_device_name() if cuda else "cpu",
+        torch.__version__,
+        "checkpoint" if ckpt else ("exported model" if args.init_model else "no"),
+    )
+
+    pool = Pool(device, sp, int(args.capacity_hours * 3600 * 16000))
+    t_wait = time.time()
+    while True:
+        pool.poll(args.corpus, limit=4)
+        if len(pool.starts) >= args.min_utts or (args.corpus / "DONE").exists():
+            break
+        time.sleep(2)
+    log.info("waited %.1f s for the first %d utterances", time.time() - t_wait, len(pool.starts))
+
+    dims = _dims(args)
     net = SenseVoiceTrainNet(dims, sp.get_piece_size()).to(device)
+    prior_s, step, seen_s = 0.0, 0, 0.0
+    warmup_from = 0
+    if ckpt:
+        net.load_state_dict(ckpt["net"])
+        shift, scale = ckpt["shift"], ckpt["scale"]
+        prior_s, step, seen_s = ckpt["train_seconds"], ckpt["step"], ckpt["seen_s"]
+    elif args.init_model:
+        shift, scale, progress = load_small(args.init_model, net)
+        net.to(device)
+        prior_s, step = progress.get("train_seconds", 0.0), progress.get("step", 0)
+        seen_s = progress.get("seen_s", 0.0)
+        warmup_from = step  # fresh optimizer moments: warm up again, briefly
+    else:
+        shift, scale = estimate_cmvn(Frontend(FrontendConfig(), device), pool)
+    frontend = Frontend(FrontendConfig(cmvn_shift=shift.cpu(), cmvn_scale=scale.cpu()), device)
     n_params = sum(p.numel() for p in net.parameters())
-    log.info("model: %.2f M parameters, vocab %d", n_params / 1e6, sp.get_piece_size())
+    log.info("model: %.2f M parameters, vocab %d, start step %d", n_params / 1e6, sp.get_piece_size(), step)
     decay = [p for n, p in net.named_parameters() if p.ndim >= 2 and "embed" not in n]
     no_decay = [p for n, p in net.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
     opt = torch.optim.AdamW(
@@ -234,98 +308,144 @@ def main() -> None:
         lr=args.lr,
         betas=(0.9, 0.98),
         eps=1e-8,
-        fused=device.type == "cuda",
+        fused=cuda,
     )
+    if ckpt:
+        opt.load_state_dict(ckpt["opt"])
 
     reader = ShardReader(args.corpus, set(pool.loaded), sp)
-    budget = int(args.budget_seconds * 16000)
-    total_s = args.minutes * 60
+    builder = batching.BatchBuilder(
+        pool,
+        rng,
+        int(args.budget_seconds * 16000),
+        cuda,
+        args.aug_p,
+        args.speed_p,
+        (args.speed_lo, args.speed_hi),
+    )
+    total_s = (args.total_minutes or args.minutes) * 60
+    call_s = args.minutes * 60
     t0 = time.time()
-    last_ckpt = t0
-    step = 0
-    queue: list[list[int]] = []
-    loss_acc = 0.0
+    last_ckpt = last_log = t0
+    loss_acc = torch.zeros((), device=device)
     n_acc = 0
-    seen_s = 0.0
+    t_data = 0.0
 
     def save(tag: str) -> None:
         export.export(args.out, net.export_state(), dims, bpe, shift.cpu(), scale.cpu())
+        progress = {"step": step, "train_seconds": prior_s + time.time() - t0, "seen_s": seen_s}
+        (args.out / "progress.json").write_text(json.dumps(progress) + "\n")
         log.info("exported (%s) at step %d", tag, step)
 
     while True:
         elapsed = time.time() - t0
-        if elapsed >= total_s or (args.max_steps and step >= args.max_steps):
+        if elapsed >= call_s or (args.max_steps and step >= args.max_steps):
             break
         if step % 50 == 0:
             added = pool.add_loaded(reader.take())
             if added:
                 log.info("pool: +%d utterances, now %d (%.1f h)", added, len(pool.starts), pool.hours)
-        if not queue:
-            queue = pool.batches(rng, budget)
-        batch = queue.pop()
-        frac = elapsed / total_s
+        frac = min(1.0, (prior_s + elapsed) / total_s)
+        builder.set_aug_p(args.aug_p * min(1.0, frac / args.aug_ramp))
         lr = (
             args.lr
-            * min(1.0, (step + 1) / args.warmup)
+            * min(1.0, (step + 1 - warmup_from) / (args.warmup if not warmup_from else 100))
             * (0.03 + 0.97 * 0.5 * (1 + math.cos(math.pi * frac)))
         )
         for g in opt.param_groups:
             g["lr"] = lr
 
+        t_get = time.time()
+        hb = builder.get()
+        t_data += time.time() - t_get
+        db = batching.to_device(hb, device)
         with torch.no_grad():
-            x, lens = pool.gather(batch)
-            x = augment.augment(x, lens, gen, p=args.aug_p * min(1.0, frac / args.aug_ramp))
-            host_lens = [pool.lengths[i] for i in batch]
-            feats, flens = frontend([x[i, :n] for i, n in enumerate(host_lens)])
+            x = batching.gather_waves(pool, hb, db)
+            x = batching.speed_perturb(x, hb)
+            x = augment.augment_rows(x, db.lengths, gen, db.aug_on, db.reverb_idx, db.phone_idx, db.mulaw)
+            feats, flens = batching.padded_features(frontend, x, hb.lengths, db.lengths)
             feats = augment.spec_augment(feats, flens, gen)
-        langs = [pool.langs[i] for i in batch]
-        rows = torch.tensor([LANG_ROWS[lang] if rng.random() < 0.5 else 0 for lang in langs], device=device)
-        targets = [pool.targets[i] for i in batch]
-        tgt = torch.tensor([t for ts in targets for t in ts], device=device)
-        tlen = torch.tensor([len(t) for t in targets], device=device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            lp, olens = net(feats, flens, rows)
-        loss = F.ctc_loss(lp.transpose(0, 1), tgt, olens, tlen, blank=0, reduction="sum", zero_infinity=True)
-        loss = loss / len(batch)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+            lp, olens = net(feats, flens, db.rows)
+        loss = F.ctc_loss(
+            lp.transpose(0, 1), db.targets, olens, db.tlens, blank=0, reduction="sum", zero_infinity=True
+        )
+        loss = loss / hb.size
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
         opt.step()
         step += 1
-        seen_s += sum(host_lens) / 16000
-        loss_acc += float(loss.detach()) if step % 50 == 0 else 0.0
-        n_acc += 1 if step % 50 == 0 else 0
+        seen_s += hb.seconds
+        loss_acc += loss.detach()
+        n_acc += 1
         if step % 250 == 0:
             log.info(
-                "step %d  %.0f s  lr %.2e  loss %.3f  batch %d  seen %.1f h",
+                "step %d  %.0f s  lr %.2e  loss %.3f  batch %d  seen %.1f h  %.1f ms/step  data wait %.1f ms",
                 step,
-                elapsed,
+                prior_s + elapsed,
                 lr,
-                loss_acc / max(n_acc, 1),
-                len(batch),
+                float(loss_acc) / max(n_acc, 1),
+                hb.size,
                 seen_s / 3600,
+                1000 * (time.time() - last_log) / 250,
+                1000 * t_data / 250,
             )
-            loss_acc, n_acc = 0.0, 0
+            loss_acc.zero_()
+            n_acc, t_data = 0, 0.0
+            last_log = time.time()
         if time.time() - last_ckpt > args.checkpoint_every:
             save("periodic")
             last_ckpt = time.time()
 
+    builder.stop()
     reader.stop()
     train_s = time.time() - t0
     log.info(
-        "training done: %d steps, %.1f s, %.1f h of audio seen, pool %d utterances (%.1f h)",
+        "training done: %d steps, %.1f s here (%.1f s in all), %.1f h of audio seen, pool %d utts (%.1f h)",
         step,
         train_s,
+        prior_s + train_s,
         seen_s / 3600,
         len(pool.starts),
         pool.hours,
     )
     save("final")
+    if args.save:
+        args.save.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.save.with_suffix(".tmp")
+        torch.save(
+            {
+                "net": net.state_dict(),
+                "opt": opt.state_dict(),
+                "step": step,
+                "train_seconds": prior_s + train_s,
+                "seen_s": seen_s,
+                "shift": shift.cpu(),
+                "scale": scale.cpu(),
+                "args": vars(args),
+                "shards": sorted(pool.loaded),
+            },
+            tmp,
+        )
+        tmp.replace(args.save)
+        log.info("checkpoint saved to %s", args.save)
+    if args.save_small:
+        save_small(
+            args.save_small,
+            net,
+            shift,
+            scale,
+            {"step": step, "train_seconds": prior_s + train_s, "seen_s": seen_s},
+        )
+        log.info("small weights saved to %s", args.save_small)
+    if not args.eval:
+        return
     t_eval = time.time()
     results = evaluate(net, frontend, sp, args.corpus, device)
     results["train"] = {
         "steps": step,
-        "seconds": round(train_s, 1),
+        "seconds": round(prior_s + train_s, 1),
         "audio_hours_seen": round(seen_s / 3600, 2),
         "pool_utterances": len(pool.starts),
         "pool_hours": round(pool.hours, 2),
