@@ -106,7 +106,13 @@ class BatchBuilder:
         return HostBatch(b, lengths, speed, float(src.sum()) / SR, len(flat), len(rev), len(tel), host)
 
     def get(self) -> HostBatch:
-        return self.q.get()
+        """The next batch; raises when the builder thread has died instead of waiting for ever."""
+        while True:
+            try:
+                return self.q.get(timeout=5.0)
+            except queue.Empty:
+                if not self.thread.is_alive():
+                    raise RuntimeError("batch builder thread stopped") from None
 
     def stop(self) -> None:
         self.stop_flag.set()

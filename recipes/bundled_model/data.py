@@ -72,7 +72,7 @@ class Pool:
 
     def batches(self, rng: random.Random, budget: int, pool_size: int = 4096) -> list[list[int]]:
         """Random utterances grouped by length so that max_len * count <= budget samples."""
-        n = len(self.starts)
+        n = len(self.langs)  # appended last by add_loaded, which may run while another thread samples
         idx = rng.sample(range(n), min(n, pool_size))
         idx.sort(key=lambda i: self.lengths[i])
         out: list[list[int]] = []

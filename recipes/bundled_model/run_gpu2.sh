@@ -36,7 +36,7 @@ nice -n 15 $PY -m recipes.bundled_model.corpus --text "$G/text" --out /tmp/corpu
 SYN=$!
 say "synthesis started (pid $SYN)"
 if [ "$PHASE" = 1 ]; then
-  timeout $($PY -c "print(int($MIN1 * 60 + 90))") $PY -m recipes.bundled_model.train --corpus /tmp/corpus \
+  timeout $($PY -c "print(int($MIN1 * 60 + 60))") $PY -m recipes.bundled_model.train --corpus /tmp/corpus \
     --text "$G/text" --out $M --minutes "$MIN1" --total-minutes "$TOTAL" --save /tmp/ckpt/phase1.pt \
     --save-small "$OUT/phase1_small.pt" --no-eval ${TRAIN_ARGS:-} 2>&1 | grep --line-buffered -E "step|pool: .*0 utt|done|saved|waited|model" | cut -c1-200
   split -b 12M $M/model.safetensors "$OUT/model1.safetensors.part_"
@@ -56,7 +56,7 @@ if [ ! -e /tmp/ckpt/phase1.pt ]; then
   say "no checkpoint on this machine: restarting from .dev/gpu/phase1/phase1_small.pt"
   RESUME=(--init-model "$G/phase1/phase1_small.pt")
 fi
-timeout $($PY -c "print(int($MIN2 * 60 + 120))") $PY -m recipes.bundled_model.train --corpus /tmp/corpus \
+timeout $($PY -c "print(int($MIN2 * 60 + 90))") $PY -m recipes.bundled_model.train --corpus /tmp/corpus \
   --text "$G/text" --out $M --minutes "$MIN2" --total-minutes "$TOTAL" "${RESUME[@]}" ${TRAIN_ARGS:-} 2>&1 \
   | grep --line-buffered -E "step|pool: .*0 utt|done|saved|waited|model|eval" | cut -c1-300
 kill $SYN 2>/dev/null
