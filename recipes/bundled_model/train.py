@@ -255,7 +255,11 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     cuda = device.type == "cuda"
     torch.set_num_threads(2)
-    ckpt = torch.load(args.resume, map_location="cpu", weights_only=False) if args.resume and args.resume.exists() else None
+    ckpt = (
+        torch.load(args.resume, map_location="cpu", weights_only=False)
+        if args.resume and args.resume.exists()
+        else None
+    )
     seed = args.seed + (ckpt["step"] if ckpt else 0)
     torch.manual_seed(seed)
     rng = random.Random(seed)
