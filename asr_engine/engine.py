@@ -23,6 +23,7 @@ import torch
 
 from asr_engine import postprocess
 from asr_engine.audio import decode_audio, decode_audio_async
+from asr_engine.cuda_graphs import GraphSettings, make_graphs
 from asr_engine.errors import InvalidOptionsError, ModelLoadError
 from asr_engine.features import Frontend
 from asr_engine.models.base import AsrModel, DecodeRequest, Hypothesis
@@ -65,6 +66,10 @@ class EngineConfig:
     # cuDNN builds an execution plan per input shape; with shape buckets the plans are reused, and on an
     # H100 it then beat PyTorch's own kernels both idle and at batch 64 (bench/results/*-perf2).
     cudnn: bool = True
+    # Replay small batches from CUDA graphs over (batch, time, token) buckets (Paraformer on CUDA only;
+    # a no-op elsewhere). Removes the per-kernel launch cost that bounds idle latency; see cuda_graphs.py.
+    cuda_graphs: bool = False
+    graphs: GraphSettings = field(default_factory=GraphSettings)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -162,6 +167,11 @@ class Engine:
         self._punctuator = punctuator
         self._config = config
         self._frontend = Frontend(self._asr.frontend, device) if self._asr is not None else None
+        self._graphs = (
+            make_graphs(self._asr, device, config.graphs)
+            if config.cuda_graphs and self._asr is not None
+            else None
+        )
         self._scheduler: BatchScheduler[_SegmentJob, Hypothesis] = BatchScheduler(
             self._run_batch, config.scheduler, is_oom=_is_oom, name="asr"
         )
@@ -451,7 +461,11 @@ class Engine:
         with torch.inference_mode(), torch.backends.cudnn.flags(enabled=self._config.cudnn):
             feats, lengths = self._frontend(self._waves_on_device(jobs))
             feats = _pad_time(feats, self._config.shape_bucket_frames).to(self._dtype)
-            return self._asr.decode_batch(feats, lengths, [job.request for job in jobs])
+            decode = self._asr.decode_batch
+            if self._graphs is not None:
+                self._graphs.warm_up()  # the first batch (start's warm-up) captures, in this thread
+                decode = self._graphs.decode_batch
+            return decode(feats, lengths, [job.request for job in jobs])
 
     def _waves_on_device(self, jobs: Sequence[_SegmentJob]) -> list[torch.Tensor]:
         """The batch's waveforms on the device: views of the caller's arrays on a CPU, else one copy.

@@ -1,0 +1,257 @@
+"""CUDA graphs for Paraformer over padded shape buckets: one replay instead of ~1,300 kernel launches.
+
+Eager PyTorch spends ~70-90 ms of CPU time launching a Paraformer-large forward on an H100 whatever the
+batch size (bench/PERF_NOTES.md); a graph replay launches the whole recorded sequence at once. A graph
+holds fixed shapes, so a batch is padded up to a batch bucket (extra items have length 0 and are dropped)
+and a time bucket, and the model runs in two graphs with one host read between them:
+
+* acoustic, per (batch bucket, time bucket): encoder, predictor, CIF into fixed-size outputs
+  (``ParaformerModel.acoustic_static``, no host sync inside);
+* decoder, per (batch bucket, time bucket, token bucket): decoder and argmax over the acoustic graph's
+  outputs (``ParaformerModel.argmax_ids``).
+
+Between them the token counts come to the host (the token bucket depends on them), as in eager mode.
+Anything outside the buckets, past the graph budget, on a CPU or from another thread runs eagerly.
+
+Correct by construction: inputs are copied into static buffers, whatever leaves a replay is copied out
+before the next replay, all graphs share one memory pool and keep their static tensors alive (so no graph's
+temporaries alias another's outputs), and only the thread that first used the runner (the engine's
+device thread) captures or replays. For a batch whose size is a bucket, a replay runs the same kernels on
+the same shapes as eager mode, so its token ids are identical; padding a batch to a bucket changes the
+matrix shapes, which can move low bits in half precision (as any change of batch size does).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from asr_engine.models.base import DecodeRequest, Hypothesis
+from asr_engine.models.paraformer import AcousticOutput, ParaformerModel, token_bucket
+
+__all__ = ["GraphSettings", "GraphStats", "ParaformerGraphs", "batch_bucket", "make_graphs", "time_bucket"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GraphSettings:
+    """Which shapes get graphs. Defaults cover idle and lightly loaded serving of segments up to ~30 s."""
+
+    batch_buckets: tuple[int, ...] = (1, 2, 4, 8, 16)
+    frame_bucket: int = 16  # the engine's shape_bucket_frames
+    max_frames: int = 512  # LFR frames (60 ms each): ~30 s, the longest single segment
+    max_graphs: int = 512  # acoustic + decoder graphs together
+    # Static tensors kept alive by the graphs (inputs and outputs; the shared pool's temporaries excluded).
+    max_static_mib: int = 1024
+    # Captured at start for batch 1: time buckets in this range (frames), with token buckets up to
+    # ``warm_token_share`` of the frames (Paraformer-large emits ~0.25 tokens per 60 ms frame).
+    warm_frames: tuple[int, int] = (48, 192)
+    warm_token_share: float = 0.375
+
+
+@dataclass
+class GraphStats:
+    """Counters for benchmarks and logs (device thread only)."""
+
+    replays: int = 0
+    eager_batches: int = 0
+    captures: int = 0
+    capture_s: float = 0.0
+    static_bytes: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def eager(self, reason: str) -> None:
+        self.eager_batches += 1
+        self.reasons[reason] = self.reasons.get(reason, 0) + 1
+
+
+def batch_bucket(n: int, buckets: Sequence[int]) -> int | None:
+    """The smallest bucket holding ``n`` items, or None when ``n`` is above them all."""
+    fitting = [b for b in buckets if b >= n]
+    return min(fitting) if n > 0 and fitting else None
+
+
+def time_bucket(frames: int, step: int, max_frames: int) -> int | None:
+    """``frames`` rounded up to a multiple of ``step``, or None past ``max_frames``."""
+    if frames < 1:
+        return None
+    rounded = -(-frames // step) * step if step > 1 else frames
+    return rounded if rounded <= max_frames else None
+
+
+@dataclass
+class _Acoustic:
+    graph: torch.cuda.CUDAGraph
+    feats: torch.Tensor  # (b, t, D) static input
+    lengths: torch.Tensor  # (b,) static input
+    out: AcousticOutput  # static outputs
+
+
+@dataclass
+class _Decoder:
+    graph: torch.cuda.CUDAGraph
+    ids: torch.Tensor  # (b, n) static output
+
+
+def _nbytes(*tensors: torch.Tensor) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+class ParaformerGraphs:
+    """``decode_batch`` with the same results as ``ParaformerModel.decode_batch``, replayed from graphs."""
+
+    def __init__(self, model: ParaformerModel, settings: GraphSettings = GraphSettings()) -> None:
+        if model.device.type != "cuda":
+            raise ValueError("CUDA graphs need a CUDA device")
+        self.model = model
+        self.settings = settings
+        self.stats = GraphStats()
+        self._acoustic: dict[tuple[int, int], _Acoustic] = {}
+        self._decoder: dict[tuple[int, int, int], _Decoder] = {}
+        self._pool: Any = None
+        self._owner: int | None = None
+        self._warned_thread = False
+        self.warmed = False
+
+    # ------------------------------------------------------------------ decoding
+    def decode_batch(
+        self, feats: torch.Tensor, feat_lengths: torch.Tensor, requests: Sequence[DecodeRequest]
+    ) -> list[Hypothesis]:
+        """Decode a padded batch (B, T, D) through graphs when its shape fits, else eagerly."""
+        if not self._on_owner_thread():
+            self.stats.eager("other thread")
+            return self.model.decode_batch(feats, feat_lengths, requests)
+        n_items, frames = feats.shape[0], feats.shape[1]
+        b = batch_bucket(n_items, self.settings.batch_buckets)
+        t = time_bucket(frames, self.settings.frame_bucket, self.settings.max_frames)
+        if b is None or t is None:
+            self.stats.eager("shape outside the buckets")
+            return self.model.decode_batch(feats, feat_lengths, requests)
+        acoustic = self._acoustic.get((b, t)) or self._capture_acoustic(b, t)
+        if acoustic is None:
+            self.stats.eager("graph budget")
+            return self.model.decode_batch(feats, feat_lengths, requests)
+        with torch.inference_mode():
+            acoustic.feats.zero_()
+            acoustic.feats[:n_items, :frames].copy_(feats)
+            acoustic.lengths.zero_()
+            acoustic.lengths[:n_items].copy_(feat_lengths)
+            acoustic.graph.replay()
+            ac = acoustic.out
+            counts, lengths = torch.stack([ac.token_num[:n_items], ac.lengths[:n_items]]).cpu().tolist()
+            if max(counts, default=0) < 1:
+                self.stats.replays += 1
+                return [Hypothesis(token_ids=(), text="") for _ in requests]
+            n = token_bucket(max(counts))
+            decoder = self._decoder.get((b, t, n)) or self._capture_decoder(b, t, n)
+            if decoder is None:
+                ids = self.model.argmax_ids(ac, n)[:n_items].cpu()
+                self.stats.eager("decoder graph budget")
+            else:
+                decoder.graph.replay()
+                ids = decoder.ids[:n_items].cpu()
+                self.stats.replays += 1
+            # Reads the acoustic graph's fires/alphas (copied to the host) before any other replay.
+            return self.model.hypotheses(ac, ids, counts, lengths, requests)
+
+    def _on_owner_thread(self) -> bool:
+        ident = threading.get_ident()
+        if self._owner is None:
+            self._owner = ident
+        if ident == self._owner:
+            return True
+        if not self._warned_thread:
+            log.warning("CUDA graphs are confined to their first thread; this call runs eagerly")
+            self._warned_thread = True
+        return False
+
+    # ------------------------------------------------------------------ capture
+    def warm_up(self) -> int:
+        """Capture the batch-1 graphs of the common lengths (call from the device thread); returns a count."""
+        if self.warmed or not self._on_owner_thread():
+            return 0
+        self.warmed = True
+        started, before = time.perf_counter(), self.stats.captures
+        step = self.settings.frame_bucket
+        low, high = self.settings.warm_frames
+        first = time_bucket(max(low, 1), step, self.settings.max_frames)
+        for t in range(first or step, min(high, self.settings.max_frames) + 1, step):
+            if self._capture_acoustic(1, t) is None:
+                break
+            top = token_bucket(int(t * self.settings.warm_token_share))
+            for n in range(8, top + 1, 8):
+                if self._capture_decoder(1, t, n) is None:
+                    break
+        captured = self.stats.captures - before
+        log.info("CUDA graphs: %d captured at start in %.1f s", captured, time.perf_counter() - started)
+        return captured
+
+    def _room(self, extra_bytes: int) -> bool:
+        s = self.settings
+        return (
+            len(self._acoustic) + len(self._decoder) < s.max_graphs
+            and self.stats.static_bytes + extra_bytes <= s.max_static_mib * 2**20
+        )
+
+    def _capture(self, run: Callable[[], Any]) -> tuple[torch.cuda.CUDAGraph, Any]:
+        """Warm ``run`` up once on a side stream, then record it into the shared pool."""
+        device = self.model.device
+        if self._pool is None:
+            self._pool = torch.cuda.graph_pool_handle()
+        started = time.perf_counter()
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.inference_mode():
+            with torch.cuda.stream(side):
+                run()  # lazy initialisation (cuBLAS workspaces, cuDNN plans) outside the capture
+            torch.cuda.current_stream(device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=self._pool):
+                out = run()
+        self.stats.captures += 1
+        self.stats.capture_s += time.perf_counter() - started
+        return graph, out
+
+    def _capture_acoustic(self, b: int, t: int) -> _Acoustic | None:
+        model = self.model
+        dim = model.frontend.feature_dim
+        d = model.net.dims.encoder.output_size
+        # Inputs, encoder output, embeddings (T+1 rows) in the model dtype, float32 weights.
+        estimate = b * t * (dim + 2 * d) * model.dtype.itemsize + b * (t + 1) * 8 + b * 16
+        if not self._room(estimate):
+            return None
+        feats = torch.zeros(b, t, dim, device=model.device, dtype=model.dtype)
+        lengths = torch.full((b,), t, device=model.device, dtype=torch.int64)
+        graph, out = self._capture(lambda: model.acoustic_static(feats, lengths))
+        entry = _Acoustic(graph, feats, lengths, out)
+        self.stats.static_bytes += _nbytes(feats, lengths, *vars(out).values())
+        self._acoustic[(b, t)] = entry
+        return entry
+
+    def _capture_decoder(self, b: int, t: int, n: int) -> _Decoder | None:
+        acoustic = self._acoustic.get((b, t))
+        if acoustic is None or not self._room(b * n * 8):
+            return None
+        graph, ids = self._capture(lambda: self.model.argmax_ids(acoustic.out, n))
+        entry = _Decoder(graph, ids)
+        self.stats.static_bytes += _nbytes(ids)
+        self._decoder[(b, t, n)] = entry
+        return entry
+
+
+def make_graphs(model: object, device: torch.device, settings: GraphSettings) -> ParaformerGraphs | None:
+    """A graph runner for ``model``, or None where graphs do not apply (CPU, other model families)."""
+    if device.type != "cuda" or not torch.cuda.is_available():
+        log.info("CUDA graphs requested on %s: ignored (CUDA only)", device)
+        return None
+    if type(model) is not ParaformerModel:  # SeACo adds hotword work, SenseVoice has its own path
+        log.info("CUDA graphs requested for a %s model: not supported, eager", type(model).__name__)
+        return None
+    return ParaformerGraphs(model, settings)

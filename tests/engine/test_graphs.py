@@ -1,0 +1,127 @@
+"""CUDA graphs: bucket choice, where they apply, that the flag changes nothing on a CPU, and (on a GPU)
+that replays give eager mode's token ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from asr_engine.cuda_graphs import GraphSettings, ParaformerGraphs, batch_bucket, make_graphs, time_bucket
+from asr_engine.engine import Engine, EngineConfig
+from asr_engine.models.base import DecodeRequest
+from asr_engine.models.loader import load_model
+from asr_engine.models.paraformer import ParaformerModel
+from asr_engine.scheduler import SchedulerConfig
+from asr_engine.types import TranscribeOptions
+from tests.models.conftest import features, file_samples
+
+RAW = TranscribeOptions(itn=False, punctuation=False, vad=False)
+NAMES = ("en_16k.wav", "zh_16k.wav", "en2_16k.wav", "short_0p3s_16k.wav")
+
+
+def test_batch_bucket_is_the_smallest_that_holds_the_batch() -> None:
+    buckets = (1, 2, 4, 8, 16)
+    assert [batch_bucket(n, buckets) for n in (1, 2, 3, 5, 8, 9, 16)] == [1, 2, 4, 8, 8, 16, 16]
+    assert batch_bucket(17, buckets) is None
+    assert batch_bucket(0, buckets) is None
+
+
+def test_time_bucket_rounds_up_and_stops_at_the_limit() -> None:
+    assert [time_bucket(t, 16, 512) for t in (1, 16, 17, 100, 512)] == [16, 16, 32, 112, 512]
+    assert time_bucket(513, 16, 512) is None
+    assert time_bucket(0, 16, 512) is None
+    assert time_bucket(37, 1, 512) == 37
+
+
+def _cpu_model(parity_dir: Path) -> ParaformerModel:
+    model = load_model(parity_dir / "paraformer" / "model", device=torch.device("cpu"), dtype=torch.float32)
+    assert isinstance(model, ParaformerModel)
+    return model
+
+
+def test_graphs_do_not_apply_on_a_cpu(parity_dir: Path) -> None:
+    model = _cpu_model(parity_dir)
+    assert make_graphs(model, torch.device("cpu"), GraphSettings()) is None
+    with pytest.raises(ValueError, match="CUDA"):
+        ParaformerGraphs(model)
+
+
+async def test_flag_is_a_no_op_on_a_cpu(parity_dir: Path) -> None:
+    family = parity_dir / "paraformer"
+    blobs = [(family / "audio" / n).read_bytes() for n in NAMES]
+    texts = []
+    for flag in (False, True):
+        config = EngineConfig(vad="none", cuda_graphs=flag, scheduler=SchedulerConfig(max_wait_ms=5))
+        engine = Engine.load(family / "model", device="cpu", config=config)
+        assert engine._graphs is None
+        await engine.start()
+        try:
+            texts.append([(await engine.transcribe(b, RAW)).text_raw for b in blobs])
+        finally:
+            await engine.close()
+    assert texts[0] == texts[1]
+    assert any(texts[0])
+
+
+# ------------------------------------------------------------------------------------------------ GPU
+def _cuda_model(parity_dir: Path, dtype: torch.dtype) -> ParaformerModel:
+    model = load_model(parity_dir / "paraformer" / "model", device=torch.device("cuda"), dtype=dtype)
+    assert isinstance(model, ParaformerModel)
+    return model
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_replays_equal_eager_at_bucket_sizes(parity_dir: Path, dtype: torch.dtype) -> None:
+    family = parity_dir / "paraformer"
+    model = _cuda_model(parity_dir, dtype)
+    runner = ParaformerGraphs(model, GraphSettings(batch_buckets=(1, 2, 4), warm_frames=(16, 32)))
+    assert runner.warm_up() > 0
+    waves = [file_samples(family / "audio" / n) for n in NAMES]
+    with torch.inference_mode():
+        for batch in ([waves[0]], [waves[1]], waves[:2], waves):
+            feats, lengths = features(model.frontend, batch, torch.device("cuda"))
+            feats = torch.nn.functional.pad(feats, (0, 0, 0, -feats.shape[1] % 16)).to(dtype)
+            requests = [DecodeRequest(timestamps=True) for _ in batch]
+            eager = model.decode_batch(feats, lengths, requests)
+            for _ in range(2):  # the first call captures, the second replays
+                assert runner.decode_batch(feats, lengths, requests) == eager
+    assert runner.stats.replays >= 8 and runner.stats.eager_batches == 0
+
+
+@pytest.mark.gpu
+def test_padded_batches_and_fallbacks_give_eager_text(parity_dir: Path) -> None:
+    """Three items replay in the batch-4 graph; five run eagerly (above the buckets); texts are the same."""
+    family = parity_dir / "paraformer"
+    model = _cuda_model(parity_dir, torch.float32)
+    runner = ParaformerGraphs(model, GraphSettings(batch_buckets=(1, 4), warm_frames=(16, 16)))
+    waves = [file_samples(family / "audio" / n) for n in NAMES]
+    waves.append(np.zeros(16000, dtype=np.float32))
+    with torch.inference_mode():
+        for batch in (waves[:3], waves):
+            feats, lengths = features(model.frontend, batch, torch.device("cuda"))
+            requests = [DecodeRequest() for _ in batch]
+            eager = [h.text for h in model.decode_batch(feats, lengths, requests)]
+            assert [h.text for h in runner.decode_batch(feats, lengths, requests)] == eager
+    assert runner.stats.replays == 1 and runner.stats.reasons == {"shape outside the buckets": 1}
+
+
+@pytest.mark.gpu
+async def test_engine_with_graphs_gives_the_same_transcripts(parity_dir: Path) -> None:
+    family = parity_dir / "paraformer"
+    blobs = [(family / "audio" / n).read_bytes() for n in NAMES]
+    texts = []
+    for flag in (False, True):
+        config = EngineConfig(vad="none", cuda_graphs=flag)
+        engine = Engine.load(family / "model", device="cuda", dtype="float32", config=config)
+        await engine.start()
+        try:
+            texts.append([(await engine.transcribe(b, RAW)).text_raw for b in blobs])
+            if flag:
+                assert engine._graphs is not None and engine._graphs.stats.replays >= len(blobs)
+        finally:
+            await engine.close()
+    assert texts[0] == texts[1]
