@@ -104,6 +104,7 @@ class _Supervisor:
         arena_dir = arena_directory(n * arena_bytes)
         prefix = f"lingting-{os.getpid()}-"
         self._arena_glob = (arena_dir, prefix + "*")
+        log.info("engine socket %s; arenas %s/%s*", socket_path, arena_dir, prefix)
         worker_base = _worker_base()
         threads = max(1, (os.cpu_count() or 1) // n)
         context = multiprocessing.get_context("spawn")
@@ -154,7 +155,7 @@ class _Supervisor:
     def _exited(self, role: str) -> None:
         process = self._children[role]
         asyncio.get_running_loop().remove_reader(process.sentinel)
-        process.join(0)
+        process.join(2.0)  # the sentinel can fire a moment before the exit status is there to reap
         self._events.put_nowait(("exit", role, process.exitcode))
 
     # -- running ---------------------------------------------------------------------------------------
