@@ -32,6 +32,7 @@ from asr_engine.models.sanm import (
     frame_mask,
     fsmn_memory,
     key_padding_bias,
+    linear_relu,
     padding_mask,
     parse_sanm_encoder_dims,
 )
@@ -191,7 +192,7 @@ class DecoderFeedForward(nn.Module):
         self.norm = nn.LayerNorm(d_ff, eps=LN_EPS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.w_2(self.norm(torch.relu(self.w_1(x))))
+        return self.w_2(self.norm(linear_relu(x, self.w_1)))
 
 
 class DecoderFsmn(nn.Module):
