@@ -12,8 +12,9 @@ Each concurrency level is a closed loop: ``c`` callers, each sending its next re
 previous one is answered, for ``--duration-s``. ``--half-peak`` then runs an open loop (Poisson arrivals)
 at half the best throughput seen, which is where the issue's "p99 at half of peak load" is measured.
 Callers are spread over ``--processes`` client processes and ``--channels`` connections each, so the
-client is not the bottleneck. CPU use comes from /proc (client processes and the server's pid), GPU memory
-from nvidia-smi polling of the server's pid.
+client is not the bottleneck. CPU use comes from /proc (client processes and the server's pid; with
+``--frontends N`` every server process, summed and per role), GPU memory from nvidia-smi polling of the
+server's pids.
 
     python -m bench.loadgen --serve --model-dir /tmp/pl --device cuda --dtype bf16 --corpus /tmp/corpus \
         --mode unary --format wav --concurrency 1,16,64,256 --duration-s 15 --json out/grpc_wav.json
@@ -28,7 +29,7 @@ import logging
 import multiprocessing
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,9 +264,18 @@ def summarize(records: Sequence[dict[str, Any]], wall_s: float) -> dict[str, Any
 
 
 def run_level(
-    base: LoadSpec, processes: int, server_pid: int | None, pool: ProcessPoolExecutor | None
+    base: LoadSpec,
+    processes: int,
+    server_pid: int | None,
+    pool: ProcessPoolExecutor | None,
+    *,
+    server_roles: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """One load level spread over client processes, with CPU and GPU-memory sampling around it."""
+    """One load level spread over client processes, with CPU and GPU-memory sampling around it.
+
+    ``server_roles`` (role -> pid) are the processes of a multi-process server: their CPU is reported
+    per role and summed into ``cores_server``.
+    """
     start_at = time.time() + 1.0
     shares = [
         base.concurrency // processes + (1 if i < base.concurrency % processes else 0)
@@ -284,8 +294,9 @@ def run_level(
         for i, share in enumerate(shares)
         if share > 0 or base.rate_per_s > 0
     ]
-    cpu = CpuSampler([server_pid] if server_pid else [])
-    with GpuMemoryPoller(pids=[server_pid] if server_pid else []) as gpu:
+    roles = dict(server_roles or ({"server": server_pid} if server_pid else {}))
+    cpu = CpuSampler(list(roles.values()))
+    with GpuMemoryPoller(pids=list(roles.values())) as gpu:
         time.sleep(max(0.0, start_at - time.time()))
         cpu.start()
         t0 = time.perf_counter()
@@ -302,8 +313,11 @@ def run_level(
             **gpu.result(),
         }
     )
-    if server_pid:
-        row["cores_server"] = server_cpu.get(f"cores_pid{server_pid}", float("nan"))
+    if roles:
+        by_role = {role: server_cpu.get(f"cores_pid{pid}", float("nan")) for role, pid in roles.items()}
+        row["cores_server"] = round(sum(by_role.values()), 2)
+        if len(roles) > 1:
+            row["cores_by_process"] = by_role
     return row
 
 
@@ -321,6 +335,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--vad-model-dir", type=Path)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype")
+    parser.add_argument(
+        "--frontends", type=int, default=1, help="with --serve: gRPC front-end processes (1: one process)"
+    )
     parser.add_argument(
         "--server-setting",
         action="append",
@@ -362,6 +379,7 @@ def _sweep(
     api_key: str,
     server_pid: int | None,
     save: Callable[[list[dict[str, Any]]], object] = lambda rows: None,
+    roles: Mapping[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     """Every mode x format x level; ``save`` gets the rows so far after each (a cut-off run keeps them)."""
     rows: list[dict[str, Any]] = []
@@ -400,12 +418,12 @@ def _sweep(
                 if mode != "realtime":  # a paced stream lasts its audio's length; the server is warm by then
                     run_level(warm, 1, None, None)
                 if args.idle_requests and mode == "unary":
-                    add(_idle(base, args.idle_requests, server_pid))
+                    add(_idle(base, args.idle_requests, server_pid, roles))
                 level_rows = []
                 for concurrency in levels:
                     procs = args.processes or min(max_procs, max(1, concurrency // 32))
                     spec = LoadSpec(**{**vars(base), "concurrency": concurrency})
-                    row = run_level(spec, procs, server_pid, pool if procs > 1 else None)
+                    row = run_level(spec, procs, server_pid, pool if procs > 1 else None, server_roles=roles)
                     row.update(
                         setting=f"grpc {mode} {fmt} c={concurrency}",
                         mode=mode,
@@ -424,16 +442,18 @@ def _sweep(
                         row["errors"],
                     )
                 if args.half_peak and mode == "unary" and level_rows:
-                    add(_half_peak(args, base, level_rows, server_pid, pool, max_procs))
+                    add(_half_peak(args, base, level_rows, server_pid, pool, max_procs, roles))
     return rows
 
 
-def _idle(base: LoadSpec, requests: int, server_pid: int | None) -> dict[str, Any]:
+def _idle(
+    base: LoadSpec, requests: int, server_pid: int | None, roles: Mapping[str, int] | None = None
+) -> dict[str, Any]:
     """One 5-10 s file at a time on an otherwise idle server: the single-request latency target."""
     spec = LoadSpec(
         **{**vars(base), "concurrency": 1, "utt_min_s": 5.0, "utt_max_s": 10.0, "max_requests": requests}
     )
-    row = run_level(spec, 1, server_pid, None)
+    row = run_level(spec, 1, server_pid, None, server_roles=roles)
     row.update(
         setting=f"grpc {base.mode} {base.fmt} idle, one 5-10 s file at a time",
         mode=base.mode,
@@ -457,12 +477,13 @@ def _half_peak(
     server_pid: int | None,
     pool: ProcessPoolExecutor,
     max_procs: int,
+    roles: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     best = max(level_rows, key=lambda r: r["rtfx"])
     mean_audio = best["audio_s"] / max(1, best["ok"])
     rate = 0.5 * best["rtfx"] / max(mean_audio, 1e-6)
     spec = LoadSpec(**{**vars(base), "rate_per_s": rate, "concurrency": 0})
-    row = run_level(spec, max_procs, server_pid, pool if max_procs > 1 else None)
+    row = run_level(spec, max_procs, server_pid, pool if max_procs > 1 else None, server_roles=roles)
     row.update(
         setting=f"grpc {base.mode} {base.fmt} open loop at half peak",
         mode=base.mode,
@@ -499,6 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             vad_model_dir=args.vad_model_dir,
             settings=settings,
             log_path=args.server_log,
+            frontends=args.frontends,
         ) as server:
             extra["server"] = {
                 "startup_s": round(server.startup_s, 2),
@@ -506,8 +528,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "device": args.device,
                 "dtype": args.dtype,
                 "settings": settings,
+                "frontends": args.frontends,
+                "processes": server.processes,
             }
-            rows = _sweep(args, server.target, server.api_key, server.pid, save)
+            rows = _sweep(args, server.target, server.api_key, server.pid, save, server.processes)
     else:
         rows = _sweep(args, args.target, args.api_key, args.server_pid, save)
     doc = write_result(args.json, "grpc", rows, **extra)
@@ -522,6 +546,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "server_ms",
                     "errors",
                     "cores_server",
+                    "cores_by_process",
                     "gpu_mem_peak_process_mib",
                 )
             }

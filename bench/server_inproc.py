@@ -4,10 +4,12 @@ The server runs as ``python -m service.cli serve`` in its own process (so the lo
 the server's are measured apart), configured only through ``LINGTING_*`` variables, with a fresh SQLite
 database under a temporary folder. Health is the standard ``grpc.health.v1`` check, which answers
 NOT_SERVING until the model is loaded and warmed. A tenant and an API key are created through
-``TenantService`` with a random admin token.
+``TenantService`` with a random admin token. ``frontends`` > 1 starts the multi-process server (one
+engine process, N gRPC front-ends); ``processes`` then maps each role to its pid, read from the
+server's log, so CPU can be measured per process.
 
-    with LingtingServer(model_dir=..., device="cuda", dtype="bf16") as server:
-        server.target, server.api_key, server.pid
+    with LingtingServer(model_dir=..., device="cuda", dtype="bf16", frontends=4) as server:
+        server.target, server.api_key, server.pid, server.processes
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -101,11 +104,13 @@ class LingtingServer:
         log_path: Path | None = None,
         start_timeout_s: float = 600.0,
         python: str = sys.executable,
+        frontends: int = 1,
     ) -> None:
         self.port = port or free_port()
         self.target = f"127.0.0.1:{self.port}"
         self.api_key = ""
         self.pid = 0
+        self.processes: dict[str, int] = {}  # role -> pid: "server", or "supervisor", "engine", "frontend-N"
         self.startup_s = 0.0
         self._admin = secrets.token_urlsafe(24)
         self._tmp = tempfile.TemporaryDirectory(prefix="lingting-bench-")
@@ -122,6 +127,7 @@ class LingtingServer:
             "device": device,
             "log_level": "WARNING",
             "max_in_flight": 100000,
+            "frontend_processes": frontends,
         }
         if model_dir is not None:
             values["model_dir"] = str(model_dir)
@@ -157,6 +163,7 @@ class LingtingServer:
         self.pid = self._process.pid
         try:
             self.startup_s = wait_serving(self.target, self._timeout, self._process)
+            self.processes = self._roles()
             self.api_key = create_api_key(self.target, self._admin)
         except BaseException:
             self.stop()
@@ -164,6 +171,17 @@ class LingtingServer:
             raise
         log.info("lingting serving on %s (pid %d) after %.1f s", self.target, self.pid, self.startup_s)
         return self
+
+    def _roles(self) -> dict[str, int]:
+        """The server's processes by role; a multi-process server logs them when it starts them."""
+        found = re.search(
+            r"supervisor pid=(\d+) engine pid=(\d+) frontends pids=([\d,]+)", self.log_tail(1 << 20)
+        )
+        if found is None:
+            return {"server": self.pid}
+        roles = {"supervisor": int(found.group(1)), "engine": int(found.group(2))}
+        roles.update({f"frontend-{i}": int(p) for i, p in enumerate(found.group(3).split(","))})
+        return roles
 
     def log_tail(self, chars: int = 4000) -> str:
         with contextlib.suppress(OSError):
