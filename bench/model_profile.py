@@ -8,8 +8,12 @@ features of a fixed length. Three reports:
   ``.tolist()``, ``.cpu()``): on a GPU each kernel op is one launch, and each sync stalls the launch queue.
 * ``time``: wall time per ``decode_batch`` (median of ``--repeats``), eager and, on CUDA, with CUDA graphs.
 * ``profile``: torch.profiler tables (top CPU ops; on CUDA also top kernels) written as text.
+* ``fsmn``: the FSMN depthwise convolution alone, three ways (the pre-change padded copy in (B, d, T), conv1d
+  padding itself, and the channels-last form the model uses on CUDA): is the channels-last form faster?
 
-    python -m bench.model_profile --batch 1 --frames 120 --reports ops,time,profile --out /tmp/prof
+``--graphs`` (CUDA) also times and profiles through ``asr_engine.cuda_graphs`` (captured before timing).
+
+    python -m bench.model_profile --batches 1,4 --frames 120 --reports ops,time,profile --out /tmp/prof
 """
 
 from __future__ import annotations
@@ -186,6 +190,50 @@ def count_ops(model: Any, feats: torch.Tensor, lengths: torch.Tensor) -> dict[st
     return out
 
 
+def fsmn_variants(batch: int, frames: int, device: torch.device, dtype: torch.dtype, repeats: int) -> dict:
+    """Median ms of one FSMN convolution (d=512, K=11) per formulation, and their largest difference."""
+    import torch.nn.functional as F
+
+    from asr_engine.models.sanm import depthwise_time_conv
+
+    d, k, left = 512, 11, 5
+    x = torch.randn(batch, frames, d, device=device, dtype=dtype)
+    weight = torch.randn(d, 1, k, device=device, dtype=dtype) / k
+
+    def padded_copy() -> torch.Tensor:  # before 8a6c351: explicit pad of the transposed view, then add
+        return F.conv1d(F.pad(x.transpose(1, 2), (left, left)), weight, groups=d).transpose(1, 2) + x
+
+    def conv_padding() -> torch.Tensor:
+        return F.conv1d(x.transpose(1, 2), weight, padding=left, groups=d).transpose(1, 2) + x
+
+    def in_model() -> torch.Tensor:
+        return depthwise_time_conv(x, weight, left, left) + x
+
+    out: dict[str, Any] = {"batch": batch, "frames": frames}
+    results = {}
+    with torch.inference_mode():
+        for name, fn in (
+            ("padded_copy", padded_copy),
+            ("conv_padding", conv_padding),
+            ("in_model", in_model),
+        ):
+            for _ in range(3):
+                results[name] = fn()
+            _sync(device)
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                fn()
+                _sync(device)
+                times.append((time.perf_counter() - t0) * 1000.0)
+            out[f"{name}_ms"] = round(statistics.median(times), 4)
+    out["max_abs_diff_vs_padded_copy"] = {
+        name: float((value.float() - results["padded_copy"].float()).abs().max())
+        for name, value in results.items()
+    }
+    return out
+
+
 def time_forward(model: Any, feats: torch.Tensor, lengths: torch.Tensor, repeats: int) -> dict[str, float]:
     """Median and min wall ms of ``decode_batch`` (synchronised on CUDA)."""
     from asr_engine.models.base import DecodeRequest
@@ -236,45 +284,90 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _runner(model: Any, feats: torch.Tensor, lengths: torch.Tensor) -> Any:
+    """``model`` wrapped in CUDA graphs, with this batch's graphs captured (so timing sees replays)."""
+    from asr_engine.cuda_graphs import GraphSettings, ParaformerGraphs
+    from asr_engine.models.base import DecodeRequest
+
+    b = feats.shape[0]
+    buckets = tuple(sorted({1, 2, 4, 8, 16, b}))
+    runner = ParaformerGraphs(
+        model, GraphSettings(batch_buckets=buckets, max_frames=max(512, feats.shape[1]))
+    )
+    with torch.inference_mode():
+        runner.decode_batch(feats, lengths, [DecodeRequest() for _ in range(b)])
+    _sync(feats.device)
+
+    class Wrapped:  # the model's face with decode_batch replayed
+        net = model.net
+
+        def decode_batch(self, *args: Any) -> Any:
+            return runner.decode_batch(*args)
+
+    return Wrapped()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--model-dir", type=Path, default=PARITY_MODEL, help="tiny parity Paraformer dir")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16"))
-    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--batches", default="1", help="comma-separated batch sizes")
     parser.add_argument("--frames", type=int, default=120, help="padded LFR frames (120 = 7.2 s)")
     parser.add_argument("--reports", default="ops,time")
+    parser.add_argument("--graphs", action="store_true", help="also time/profile with CUDA graphs")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--small", action="store_true", help="4 encoder + 2 decoder blocks")
     parser.add_argument("--threads", type=int)
-    parser.add_argument("--out", type=Path, help="folder for ops.json / profile.txt")
+    parser.add_argument("--out", type=Path, help="folder for the JSON and text tables")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
     device = torch.device(args.device)
-    model = build_model(args.model_dir.resolve(), device, dtype, small=args.small)
-    feats, lengths = random_batch(args.batch, args.frames, device, dtype)
     reports = set(args.reports.split(","))
-    result: dict[str, Any] = {"batch": args.batch, "frames": args.frames, "device": str(device)}
-    if "ops" in reports:
-        result["ops"] = count_ops(model, feats, lengths)
-        log.info("ops: %s", json.dumps({k: v["kernel_ops"] for k, v in result["ops"].items()}))
-    if "time" in reports:
-        result["time"] = time_forward(model, feats, lengths, args.repeats)
-        log.info("time: %s", result["time"])
-    text = profile_tables(model, feats, lengths, args.top) if "profile" in reports else ""
-    print(json.dumps(result, indent=1))
-    if text:
-        print(text)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        stem = f"b{args.batch}-t{args.frames}"
-        (args.out / f"ops-{stem}.json").write_text(json.dumps(result, indent=1))
-        if text:
-            (args.out / f"profile-{stem}.txt").write_text(text)
+    results: list[dict[str, Any]] = []
+    model = None
+    if reports - {"fsmn"}:
+        model = build_model(args.model_dir.resolve(), device, dtype, small=args.small)
+    for batch in [int(b) for b in args.batches.split(",") if b]:
+        if "fsmn" in reports:
+            results.append({"fsmn": fsmn_variants(batch, args.frames, device, dtype, max(args.repeats, 20))})
+            log.info("fsmn: %s", results[-1])
+        if model is None:
+            continue
+        feats, lengths = random_batch(batch, args.frames, device, dtype)
+        variants = [("eager", model)]
+        if args.graphs and device.type == "cuda":
+            variants.append(("graphs", _runner(model, feats, lengths)))
+        for name, face in variants:
+            result: dict[str, Any] = {
+                "batch": batch,
+                "frames": args.frames,
+                "device": str(device),
+                "mode": name,
+            }
+            if "ops" in reports and name == "eager":
+                result["ops"] = count_ops(model, feats, lengths)
+                log.info("ops: %s", json.dumps({k: v["kernel_ops"] for k, v in result["ops"].items()}))
+            if "time" in reports:
+                result["time"] = time_forward(face, feats, lengths, args.repeats)
+                log.info("b=%d %s time: %s", batch, name, result["time"])
+            results.append(result)
+            if "profile" in reports:
+                text = profile_tables(face, feats, lengths, args.top)
+                print(text)
+                if args.out:
+                    (args.out / f"profile-{name}-b{batch}-t{args.frames}.txt").write_text(text)
+    print(json.dumps(results, indent=1))
+    if args.out:
+        (args.out / f"model_profile-{args.device.replace(':', '')}.json").write_text(
+            json.dumps(results, indent=1)
+        )
     return 0
 
 
