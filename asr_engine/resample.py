@@ -10,6 +10,11 @@ For rate pairs whose gcd-reduced numbers are large (44101 -> 16000 would need a 
 2.8 GB) the dense kernel is never built: each output phase keeps only the ``2*width + 1`` taps where the
 windowed sinc is non-zero, and outputs are gathered in chunks. The kept taps have the very same values; the
 dropped ones are exactly zero or below 1e-30, so results agree with the dense form to float rounding.
+
+``StreamResampler`` does the same for a live stream fed in chunks of any size: it keeps the input the
+filter still needs (``2*width + orig`` samples at most, plus less than one block) and emits whole
+output blocks as soon as their input has arrived, so its concatenated output equals ``resample()`` of
+the whole signal; ``flush()`` at the end supplies the trailing zeros the one-shot form pads with.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["resample", "sinc_kernel"]
+__all__ = ["StreamResampler", "resample", "sinc_kernel"]
 
 logger = logging.getLogger(__name__)
 
@@ -110,19 +115,28 @@ def _sparse_kernel(orig_hz: int, new_hz: int, device: torch.device) -> tuple[tor
 def _resample_sparse(flat: torch.Tensor, orig_hz: int, new_hz: int) -> torch.Tensor:
     """(n, length) -> (n, ceil(length*new/orig)) through the per-phase taps, in chunks of outputs."""
     orig, new, _, width = _geometry(orig_hz, new_hz)
-    weights, first = _sparse_kernel(orig_hz, new_hz, flat.device)
-    n_taps = weights.shape[1]
-    length = flat.shape[-1]
-    target = math.ceil(new * length / orig)
-    padded = F.pad(flat, (width, width + orig + n_taps))
-    taps = torch.arange(n_taps, device=flat.device)
+    n_taps = 2 * width + 1
+    target = math.ceil(new * flat.shape[-1] / orig)
+    return _sparse_outputs(F.pad(flat, (width, width + orig + n_taps)), orig_hz, new_hz, target)
+
+
+def _sparse_outputs(padded: torch.Tensor, orig_hz: int, new_hz: int, count: int) -> torch.Tensor:
+    """The first ``count`` outputs of the (n, P) left-padded input, ``padded[:, 0]`` starting block 0."""
+    orig, new, _, _ = _geometry(orig_hz, new_hz)
+    weights, first = _sparse_kernel(orig_hz, new_hz, padded.device)
+    taps = torch.arange(weights.shape[1], device=padded.device)
     out = []
-    for lo in range(0, target, SPARSE_CHUNK):
-        q = torch.arange(lo, min(lo + SPARSE_CHUNK, target), device=flat.device)
+    for lo in range(0, count, SPARSE_CHUNK):
+        q = torch.arange(lo, min(lo + SPARSE_CHUNK, count), device=padded.device)
         block, phase = torch.div(q, new, rounding_mode="floor"), q % new
         index = (block * orig + first[phase])[:, None] + taps[None, :]
-        out.append((padded[:, index] * weights[phase].to(flat.dtype)).sum(-1))
-    return torch.cat(out, dim=1) if out else flat.new_zeros((flat.shape[0], 0))
+        out.append((padded[:, index] * weights[phase].to(padded.dtype)).sum(-1))
+    return torch.cat(out, dim=1) if out else padded.new_zeros((padded.shape[0], 0))
+
+
+def _is_sparse(orig_hz: int, new_hz: int) -> bool:
+    orig, new, _, width = _geometry(orig_hz, new_hz)
+    return new * (2 * width + orig) > MAX_DENSE_KERNEL
 
 
 def _resample_tensor(wave: torch.Tensor, orig_hz: int, new_hz: int) -> torch.Tensor:
@@ -133,7 +147,7 @@ def _resample_tensor(wave: torch.Tensor, orig_hz: int, new_hz: int) -> torch.Ten
     orig, new, _, width = _geometry(orig_hz, new_hz)
     shape = wave.shape
     flat = wave.reshape(-1, shape[-1])
-    if new * (2 * width + orig) > MAX_DENSE_KERNEL:
+    if _is_sparse(orig_hz, new_hz):
         return _resample_sparse(flat, orig_hz, new_hz).reshape(*shape[:-1], -1)
     kernel, _ = sinc_kernel(orig_hz, new_hz, wave.device)
     length = flat.shape[-1]
@@ -166,3 +180,78 @@ def resample(wave: np.ndarray | torch.Tensor, orig_hz: int, new_hz: int) -> np.n
         with torch.inference_mode():
             return _resample_tensor(tensor, orig_hz, new_hz).numpy()
     return _resample_tensor(wave, orig_hz, new_hz)
+
+
+class StreamResampler:
+    """One mono stream resampled chunk by chunk, equal to ``resample()`` of the whole signal.
+
+    Output block ``f`` (``new`` samples of the gcd-reduced rates) needs the input from ``f*orig - width``
+    to ``f*orig + width + orig``; ``process`` emits every block whose input is complete and keeps the
+    rest, so the output lags the input by about ``width + orig`` input samples until ``flush``.
+    Not thread-safe: one stream, one caller.
+    """
+
+    def __init__(self, orig_hz: int, new_hz: int) -> None:
+        self._orig_hz, self._new_hz = orig_hz, new_hz
+        self._orig, self._new, _, self._width = _geometry(orig_hz, new_hz)
+        self._span = 2 * self._width + self._orig  # input samples one block reads
+        self._sparse = _is_sparse(orig_hz, new_hz)
+        # The dense kernel as a (span, new) matrix: one small matmul per chunk (a strided conv1d call
+        # costs several times more for the few blocks a live chunk yields).
+        self._matrix = (
+            None
+            if self._sparse or orig_hz == new_hz
+            else sinc_kernel(orig_hz, new_hz)[0][:, 0, :].T.contiguous()
+        )
+        # Input not yet fully used, starting at the next block's first tap; the one-shot form's left padding.
+        self._buffer = np.zeros(self._width, dtype=np.float32)
+        self._received = 0
+        self._emitted = 0
+        self._flushed = False
+
+    def process(self, chunk: np.ndarray) -> np.ndarray:
+        """Add mono float32 input; returns the output samples that are now final (maybe none)."""
+        if self._flushed:
+            raise RuntimeError("StreamResampler.process after flush")
+        chunk = np.asarray(chunk, dtype=np.float32).reshape(-1)
+        if self._orig_hz == self._new_hz:
+            self._received += chunk.size
+            self._emitted += chunk.size
+            return chunk
+        self._received += chunk.size
+        self._buffer = np.concatenate([self._buffer, chunk])
+        if self._buffer.size < self._span:
+            return np.zeros(0, dtype=np.float32)
+        blocks = (self._buffer.size - self._span) // self._orig + 1
+        return self._emit(blocks, blocks * self._new)
+
+    def flush(self) -> np.ndarray:
+        """End of the stream: the remaining output, computed over the trailing zeros. Idempotent."""
+        if self._flushed:
+            return np.zeros(0, dtype=np.float32)
+        self._flushed = True
+        if self._orig_hz == self._new_hz:
+            return np.zeros(0, dtype=np.float32)
+        remaining = math.ceil(self._new * self._received / self._orig) - self._emitted
+        if remaining <= 0:
+            return np.zeros(0, dtype=np.float32)
+        blocks = -(-remaining // self._new)
+        need = (blocks - 1) * self._orig + self._span
+        if self._buffer.size < need:
+            zeros = np.zeros(need - self._buffer.size, dtype=np.float32)
+            self._buffer = np.concatenate([self._buffer, zeros])
+        return self._emit(blocks, remaining)
+
+    def _emit(self, blocks: int, count: int) -> np.ndarray:
+        """The next ``count`` outputs (within ``blocks`` whole blocks); drops the input no block needs now."""
+        window = torch.from_numpy(self._buffer[: (blocks - 1) * self._orig + self._span])
+        with torch.inference_mode():
+            if self._matrix is not None:
+                # Row f holds block f's input: the same taps and values as the one-shot convolution.
+                rows = window.unfold(0, self._span, self._orig)
+                out = (rows @ self._matrix).reshape(-1)[:count].numpy()
+            else:
+                out = _sparse_outputs(window[None], self._orig_hz, self._new_hz, count)[0].numpy()
+        self._buffer = self._buffer[blocks * self._orig :].copy()
+        self._emitted += count
+        return out

@@ -1,6 +1,7 @@
 """Streaming sessions: live PCM with VAD endpointing and interim results, or a chunked file upload.
 
-Live mode (``AudioFormat(encoding="linear16")``): audio is appended to an open tail. Every
+Live mode (``AudioFormat(encoding="linear16")``): audio (resampled to 16 kHz by a ``StreamResampler``
+that carries the filter's state across chunks, so chunking changes nothing) is appended to an open tail. Every
 ``interim_interval_ms`` of new audio the VAD looks at the tail; a speech segment followed by enough silence
 (or one that reached the maximum segment length) is final and goes through the engine's shared batcher;
 the still-open segment is re-decoded for an interim result. At ``finish`` everything left is final.
@@ -21,7 +22,7 @@ import numpy as np
 from asr_engine.audio import pcm16le_to_float32
 from asr_engine.errors import AudioDecodeError, AudioTooLongError, InvalidOptionsError
 from asr_engine.models.base import Hypothesis
-from asr_engine.resample import resample
+from asr_engine.resample import StreamResampler
 from asr_engine.types import AudioFormat, Segment, TranscribeOptions, Transcript
 
 if TYPE_CHECKING:
@@ -73,6 +74,10 @@ class StreamingSession:
             if not audio_format.channels or audio_format.channels <= 0:
                 raise InvalidOptionsError("audio_channel_count", "LINEAR16 audio needs a channel count")
         self._remainder = b""
+        rate = int(audio_format.sample_rate_hz or SAMPLE_RATE) if self._live else SAMPLE_RATE
+        self._rate = rate
+        self._resampler = StreamResampler(rate, SAMPLE_RATE) if rate != SAMPLE_RATE else None
+        self._received = 0  # input samples (per channel) at the client's rate
         self._tail = np.zeros(0, dtype=np.float32)  # 16 kHz audio not yet finalised
         self._tail_start = 0  # sample index of the tail's first sample in the whole stream
         self._since_check = 0
@@ -94,13 +99,12 @@ class StreamingSession:
             self._uploaded += len(chunk)
             return []
         samples = self._pcm_to_16k(chunk)
+        received_ms = self._received * 1000 // self._rate
+        if self._max_duration_ms is not None and received_ms > self._max_duration_ms:
+            raise AudioTooLongError(received_ms, self._max_duration_ms)
         if samples.size == 0:
             return []
-        self._total += samples.size
-        if self._max_duration_ms is not None and self._total * 1000 // SAMPLE_RATE > self._max_duration_ms:
-            raise AudioTooLongError(self._total * 1000 // SAMPLE_RATE, self._max_duration_ms)
-        self._tail = np.concatenate([self._tail, samples])
-        self._since_check += samples.size
+        self._append(samples)
         if self._since_check * 1000 // SAMPLE_RATE < self._engine.config.interim_interval_ms:
             return []
         self._since_check = 0
@@ -122,6 +126,8 @@ class StreamingSession:
             )
             self._chunks.clear()
             return [StreamEvent("final", s) for s in transcript.segments], transcript
+        if self._resampler is not None:
+            self._append(self._resampler.flush())  # the filter's last outputs, over trailing zeros
         if self._total == 0:
             raise AudioDecodeError("the stream carried no audio")
         events = await self._advance(final=True)
@@ -129,6 +135,11 @@ class StreamingSession:
         return events, transcript
 
     # ------------------------------------------------------------------ live internals
+    def _append(self, samples: np.ndarray) -> None:
+        self._total += samples.size
+        self._tail = np.concatenate([self._tail, samples])
+        self._since_check += samples.size
+
     def _pcm_to_16k(self, chunk: bytes) -> np.ndarray:
         channels = int(self._format.channels or 1)
         frame = 2 * channels
@@ -138,9 +149,9 @@ class StreamingSession:
         if usable == 0:
             return np.zeros(0, dtype=np.float32)
         samples = pcm16le_to_float32(data[:usable], channels)
-        rate = int(self._format.sample_rate_hz or SAMPLE_RATE)
-        if rate != SAMPLE_RATE:
-            samples = resample(samples, rate, SAMPLE_RATE)
+        self._received += samples.size
+        if self._resampler is not None:
+            samples = self._resampler.process(samples)
         return np.ascontiguousarray(samples, dtype=np.float32)
 
     def _spans(self, final: bool) -> list[tuple[int, int]]:

@@ -448,4 +448,4 @@ def test_public_api() -> None:
         "detect_container",
         "pcm16le_to_float32",
     ]
-    assert sorted(resampling.__all__) == ["resample", "sinc_kernel"]
+    assert sorted(resampling.__all__) == ["StreamResampler", "resample", "sinc_kernel"]
