@@ -65,12 +65,18 @@ def load_engine(
     dtype: str | None,
     vad_model_dir: Path | None,
     punc_model_dir: Path | None,
+    cuda_graphs: bool = False,
 ) -> EngineLike:
     """Blocking load of the real engine (imports torch)."""
-    from asr_engine.engine import Engine
+    from asr_engine.engine import Engine, EngineConfig
 
     engine: EngineLike = Engine.load(
-        model_dir, device=device, dtype=dtype, vad_model_dir=vad_model_dir, punc_model_dir=punc_model_dir
+        model_dir,
+        device=device,
+        dtype=dtype,
+        vad_model_dir=vad_model_dir,
+        punc_model_dir=punc_model_dir,
+        config=EngineConfig(cuda_graphs=cuda_graphs),
     )
     return engine
 

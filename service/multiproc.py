@@ -293,7 +293,11 @@ async def _engine_process(spec: _ChildSpec) -> int:
     _watch_parent(stop)
     loading = asyncio.ensure_future(
         asyncio.to_thread(
-            load_served_engine, settings.model_dir, device=settings.device, dtype=settings.dtype
+            load_served_engine,
+            settings.model_dir,
+            device=settings.device,
+            dtype=settings.dtype,
+            cuda_graphs=settings.cuda_graphs,
         )
     )
     stopping = asyncio.ensure_future(stop.wait())

@@ -136,6 +136,7 @@ async def create_server(
                 dtype=settings.dtype,
                 vad_model_dir=settings.vad_model_dir,
                 punc_model_dir=settings.punc_model_dir,
+                cuda_graphs=settings.cuda_graphs,
             )
 
     host.start(loader, on_ready)

@@ -142,6 +142,9 @@ class _FrontendConnection(FramedProtocol):
             self.send(RESULT, encode_hypothesis(request_id, future.result()))
 
 
-def load_served_engine(model_dir: str | Path | None, *, device: str, dtype: str | None) -> Engine:
+def load_served_engine(
+    model_dir: str | Path | None, *, device: str, dtype: str | None, cuda_graphs: bool = False
+) -> Engine:
     """Blocking: the engine process's ``Engine``: the model only (VAD and punctuation live in front-ends)."""
-    return Engine.load(model_dir, device=device, dtype=dtype, config=EngineConfig(vad="none"))
+    config = EngineConfig(vad="none", cuda_graphs=cuda_graphs)
+    return Engine.load(model_dir, device=device, dtype=dtype, config=config)
