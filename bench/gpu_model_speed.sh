@@ -2,7 +2,8 @@
 # One device call (~4 minutes on an H100): the model path eager vs CUDA graphs (issue 7).
 #   0. wheels, full-size Paraformer-large (random weights, build_large) and a 160-utterance WAV corpus (cached)
 #   1. the GPU-marked tests of the graphs and the models (when .dev/gpu/shared was carried)  -> gpu_tests.txt
-#   2. FSMN convolution A/B (padded copy vs channels-last) at batch 1/32/256                     -> fsmn.json
+#   2. kernel A/Bs at batch 1/32/256: FSMN conv (padded copy vs channels-last), attention per SDPA backend
+#                                                                                               -> kernels.json
 #   3. torch.profiler tables, eager and graphs, batch 1 and 256 (7.7 s utterances)  -> profile-*.txt + json
 #   4. model-only RTFx (batch 1/8/16/32/256), idle latency (one file, 5-10 s files), token identity
 #      of graph replays vs eager on 64 utterances                                             -> model_speed.json
@@ -57,10 +58,10 @@ else
   echo "skipped: .dev/gpu/shared/parity was not carried" | tee "$OUT/gpu_tests.txt"
 fi
 
-step "2. FSMN convolution: padded copy vs channels-last"
-timeout ${FSMN_BOX:-40} "$PY" -m bench.model_profile --device cuda --dtype "$DTYPE" --reports fsmn --batches 1,32,256 \
-  --frames 128 --repeats 50 --out "$OUT/fsmn" 2>&1 | grep -E "fsmn:|Error|error" | cut -c1-400
-[ -f "$OUT/fsmn/model_profile-cuda.json" ] && mv "$OUT/fsmn/model_profile-cuda.json" "$OUT/fsmn.json" && rmdir "$OUT/fsmn"
+step "2. kernel A/Bs: FSMN convolution (padded copy vs channels-last), attention per SDPA backend"
+timeout ${KERNELS_BOX:-45} "$PY" -m bench.model_profile --device cuda --dtype "$DTYPE" --reports fsmn,attention \
+  --batches 1,32,256 --frames 128 --repeats 50 --out "$OUT/kernels" 2>&1 | grep -E "fsmn:|attention:|Error|error" | cut -c1-500
+[ -f "$OUT/kernels/model_profile-cuda.json" ] && mv "$OUT/kernels/model_profile-cuda.json" "$OUT/kernels.json" && rmdir "$OUT/kernels"
 
 step "3. profiler tables, eager and graphs, batch 1 and 256"
 timeout ${PROFILE_BOX:-70} "$PY" -m bench.model_profile --device cuda --dtype "$DTYPE" --reports time,profile --graphs \

@@ -11,6 +11,9 @@ features of a fixed length. Three reports:
 * ``fsmn``: the FSMN depthwise convolution alone, three ways (the pre-change padded copy in (B, d, T), conv1d
   padding itself, and the channels-last form the model uses on CUDA): is the channels-last form faster?
 
+* ``attention``: the encoder's self-attention call alone (4 heads of 128, a (B, 1, 1, T) key-padding bias) per
+  scaled_dot_product_attention backend: which kernel suits these short sequences best?
+
 ``--graphs`` (CUDA) also times and profiles through ``asr_engine.cuda_graphs`` (captured before timing).
 
     python -m bench.model_profile --batches 1,4 --frames 120 --reports ops,time,profile --out /tmp/prof
@@ -234,6 +237,57 @@ def fsmn_variants(batch: int, frames: int, device: torch.device, dtype: torch.dt
     return out
 
 
+def attention_backends(
+    batch: int, frames: int, device: torch.device, dtype: torch.dtype, repeats: int
+) -> dict[str, Any]:
+    """Median ms of one masked self-attention call per SDPA backend (None where a backend refuses)."""
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from asr_engine.models.sanm import key_padding_bias, padding_mask
+
+    heads, d_k = 4, 128
+    q, k, v = (torch.randn(batch, heads, frames, d_k, device=device, dtype=dtype) for _ in range(3))
+    lengths = torch.randint(max(1, frames // 2), frames + 1, (batch,), device=device)
+    bias = key_padding_bias(padding_mask(lengths, frames), dtype)
+    out: dict[str, Any] = {"batch": batch, "frames": frames}
+    backends = {
+        "default": None,
+        "cudnn": SDPBackend.CUDNN_ATTENTION,
+        "efficient": SDPBackend.EFFICIENT_ATTENTION,
+        "flash_no_mask": SDPBackend.FLASH_ATTENTION,
+        "math": SDPBackend.MATH,
+    }
+    with torch.inference_mode():
+        for name, backend in backends.items():
+            mask = None if name == "flash_no_mask" else bias
+
+            def call(mask: torch.Tensor | None = mask) -> torch.Tensor:
+                return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+            def fn(backend: Any = backend, call: Any = call) -> torch.Tensor:
+                if backend is None:
+                    return call()
+                with sdpa_kernel(backend):
+                    return call()
+
+            try:
+                for _ in range(3):
+                    fn()
+                _sync(device)
+                times = []
+                for _ in range(repeats):
+                    t0 = time.perf_counter()
+                    fn()
+                    _sync(device)
+                    times.append((time.perf_counter() - t0) * 1000.0)
+                out[f"{name}_ms"] = round(statistics.median(times), 4)
+            except RuntimeError as exc:
+                out[f"{name}_ms"] = None
+                out[f"{name}_error"] = str(exc).splitlines()[0][:200]
+    return out
+
+
 def time_forward(model: Any, feats: torch.Tensor, lengths: torch.Tensor, repeats: int) -> dict[str, float]:
     """Median and min wall ms of ``decode_batch`` (synchronised on CUDA)."""
     from asr_engine.models.base import DecodeRequest
@@ -332,12 +386,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
     model = None
-    if reports - {"fsmn"}:
+    if reports - {"fsmn", "attention"}:
         model = build_model(args.model_dir.resolve(), device, dtype, small=args.small)
     for batch in [int(b) for b in args.batches.split(",") if b]:
         if "fsmn" in reports:
             results.append({"fsmn": fsmn_variants(batch, args.frames, device, dtype, max(args.repeats, 20))})
             log.info("fsmn: %s", results[-1])
+        if "attention" in reports:
+            results.append(
+                {"attention": attention_backends(batch, args.frames, device, dtype, max(args.repeats, 20))}
+            )
+            log.info("attention: %s", results[-1])
         if model is None:
             continue
         feats, lengths = random_batch(batch, args.frames, device, dtype)
