@@ -118,6 +118,7 @@ class ParaformerGraphs:
         self._pool: Any = None
         self._owner: int | None = None
         self._warned_thread = False
+        self._failed: str | None = None  # a capture failed: eager from then on
         self.warmed = False
 
     # ------------------------------------------------------------------ decoding
@@ -125,8 +126,8 @@ class ParaformerGraphs:
         self, feats: torch.Tensor, feat_lengths: torch.Tensor, requests: Sequence[DecodeRequest]
     ) -> list[Hypothesis]:
         """Decode a padded batch (B, T, D) through graphs when its shape fits, else eagerly."""
-        if not self._on_owner_thread():
-            self.stats.eager("other thread")
+        if self._failed is not None or not self._on_owner_thread():
+            self.stats.eager("capture failed" if self._failed else "other thread")
             return self.model.decode_batch(feats, feat_lengths, requests)
         n_items, frames = feats.shape[0], feats.shape[1]
         b = batch_bucket(n_items, self.settings.batch_buckets)
@@ -136,7 +137,7 @@ class ParaformerGraphs:
             return self.model.decode_batch(feats, feat_lengths, requests)
         acoustic = self._acoustic.get((b, t)) or self._capture_acoustic(b, t)
         if acoustic is None:
-            self.stats.eager("graph budget")
+            self.stats.eager("capture failed" if self._failed else "graph budget")
             return self.model.decode_batch(feats, feat_lengths, requests)
         with torch.inference_mode():
             acoustic.feats.zero_()
@@ -153,7 +154,7 @@ class ParaformerGraphs:
             decoder = self._decoder.get((b, t, n)) or self._capture_decoder(b, t, n)
             if decoder is None:
                 ids = self.model.argmax_ids(ac, n)[:n_items].cpu()
-                self.stats.eager("decoder graph budget")
+                self.stats.eager("decoder: capture failed" if self._failed else "decoder graph budget")
             else:
                 decoder.graph.replay()
                 ids = decoder.ids[:n_items].cpu()
@@ -200,8 +201,20 @@ class ParaformerGraphs:
             and self.stats.static_bytes + extra_bytes <= s.max_static_mib * 2**20
         )
 
-    def _capture(self, run: Callable[[], Any]) -> tuple[torch.cuda.CUDAGraph, Any]:
-        """Warm ``run`` up once on a side stream, then record it into the shared pool."""
+    def _capture(self, run: Callable[[], Any]) -> tuple[torch.cuda.CUDAGraph, Any] | None:
+        """``_record``, or None (and eager mode from then on) when the capture fails."""
+        try:
+            return self._record(run)
+        except Exception as exc:  # a graph that cannot be recorded must not fail the batch
+            self._failed = f"{type(exc).__name__}: {exc}"
+            log.warning("CUDA graph capture failed, running eagerly from now on: %s", self._failed)
+            return None
+
+    def _record(self, run: Callable[[], Any]) -> tuple[torch.cuda.CUDAGraph, Any]:
+        """Warm ``run`` up once on a side stream, then record it into the shared pool.
+
+        ``thread_local`` capture: other threads (VAD, post-processing) may use CUDA meanwhile.
+        """
         device = self.model.device
         if self._pool is None:
             self._pool = torch.cuda.graph_pool_handle()
@@ -213,7 +226,7 @@ class ParaformerGraphs:
                 run()  # lazy initialisation (cuBLAS workspaces, cuDNN plans) outside the capture
             torch.cuda.current_stream(device).wait_stream(side)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self._pool):
+            with torch.cuda.graph(graph, pool=self._pool, capture_error_mode="thread_local"):
                 out = run()
         self.stats.captures += 1
         self.stats.capture_s += time.perf_counter() - started
@@ -229,9 +242,11 @@ class ParaformerGraphs:
             return None
         feats = torch.zeros(b, t, dim, device=model.device, dtype=model.dtype)
         lengths = torch.full((b,), t, device=model.device, dtype=torch.int64)
-        graph, out = self._capture(lambda: model.acoustic_static(feats, lengths))
-        entry = _Acoustic(graph, feats, lengths, out)
-        self.stats.static_bytes += _nbytes(feats, lengths, *vars(out).values())
+        recorded = self._capture(lambda: model.acoustic_static(feats, lengths))
+        if recorded is None:
+            return None
+        entry = _Acoustic(recorded[0], feats, lengths, recorded[1])
+        self.stats.static_bytes += _nbytes(feats, lengths, *vars(entry.out).values())
         self._acoustic[(b, t)] = entry
         return entry
 
@@ -239,9 +254,11 @@ class ParaformerGraphs:
         acoustic = self._acoustic.get((b, t))
         if acoustic is None or not self._room(b * n * 8):
             return None
-        graph, ids = self._capture(lambda: self.model.argmax_ids(acoustic.out, n))
-        entry = _Decoder(graph, ids)
-        self.stats.static_bytes += _nbytes(ids)
+        recorded = self._capture(lambda: self.model.argmax_ids(acoustic.out, n))
+        if recorded is None:
+            return None
+        entry = _Decoder(*recorded)
+        self.stats.static_bytes += _nbytes(entry.ids)
         self._decoder[(b, t, n)] = entry
         return entry
 
