@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import sys
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from asr_engine.blocking import BlockingEngine
+    from asr_engine.types import TranscribeOptions, Transcript
 
 __all__ = ["main", "parse_hotword"]
 
@@ -49,13 +54,14 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _transcribe(args: argparse.Namespace) -> int:
-    from asr_engine.engine import Engine, EngineConfig
+def _transcribe(args: argparse.Namespace) -> int:
+    from asr_engine.blocking import BlockingEngine
+    from asr_engine.engine import EngineConfig
     from asr_engine.errors import EngineError
     from asr_engine.types import Hotword, TranscribeOptions
 
     config = EngineConfig(vad="none") if args.no_vad else EngineConfig()
-    engine = Engine.load(
+    engine = BlockingEngine.load(
         args.model,
         device=args.device,
         dtype=args.dtype,
@@ -71,17 +77,15 @@ async def _transcribe(args: argparse.Namespace) -> int:
         hotwords=tuple(Hotword(phrase=p, boost=b) for p, b in map(parse_hotword, args.hotword)),
         vad=not args.no_vad,
     )
-    await engine.start()
     status = 0
-    try:
-        results = await asyncio.gather(
-            *(engine.transcribe(path.read_bytes(), options) for path in args.files), return_exceptions=True
-        )
-        for path, result in zip(args.files, results, strict=True):
-            if isinstance(result, BaseException):
-                if not isinstance(result, (EngineError, OSError)):
-                    raise result
-                print(json.dumps({"file": str(path), "error": str(result)}, ensure_ascii=False), flush=True)
+    with engine:
+        # Every file is in flight at once so their segments share batches; results print in order.
+        futures = [_submit(engine, path, options) for path in args.files]
+        for path, future in zip(args.files, futures, strict=True):
+            try:
+                result = future.result()
+            except (EngineError, OSError) as exc:
+                print(json.dumps({"file": str(path), "error": str(exc)}, ensure_ascii=False), flush=True)
                 status = 1
                 continue
             verbatim = args.no_itn and args.no_punc
@@ -102,9 +106,17 @@ async def _transcribe(args: argparse.Namespace) -> int:
                 "language": result.language,
             }
             print(json.dumps(record, ensure_ascii=False), flush=True)
-    finally:
-        await engine.close()
     return status
+
+
+def _submit(engine: BlockingEngine, path: Path, options: TranscribeOptions) -> Future[Transcript]:
+    """The file's transcription in flight, or a future holding the error reading it."""
+    try:
+        return engine.submit(path.read_bytes(), options)
+    except OSError as exc:
+        failed: Future[Transcript] = Future()
+        failed.set_exception(exc)
+        return failed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from asr_engine.text import itn_cli
 
         return itn_cli.main(["--lang", args.lang] if args.lang else [])
-    return asyncio.run(_transcribe(args))
+    return _transcribe(args)
 
 
 if __name__ == "__main__":
