@@ -4,6 +4,12 @@ The encoder sees ``[E[language], E[1], E[2], E[itn], features...]`` (funasr-spec
 the four prompt frames spells the ``<|lang|><|EMOTION|><|Event|><|itn|>`` tags. Decoding is greedy (as
 FunASR) unless a request carries hotwords, which switches that item to prefix beam search with a
 context graph (``asr_engine.decoding``).
+
+Memory: the CTC head's output is vocabulary-sized (25,055 pieces for the real SenseVoiceSmall, so one
+30 s item is 12.6 M fp32 log-probs), which the scheduler's padded-sample budget does not see. A batch is
+therefore encoded whole but goes through the head, log-softmax and decoding a few items at a time, with
+at most ``LOG_PROB_CHUNK_VALUES`` log-probs alive: their memory no longer grows with the batch, and each
+item's values are the ones the whole-batch form gave.
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ BLANK_ID = 0
 # several-fold at no WER cost; 8+ starts to cost English WER
 DEFAULT_HOTWORD_BOOST = 6.0
 DEFAULT_BEAM_SIZE = 10
+# fp32 log-probs (frames x vocabulary) computed at once in decode_batch; one item is never split.
+LOG_PROB_CHUNK_VALUES = 1 << 25
 # the tag that ends the output's tag prefix; a hotword pinned to the text start follows it
 TEXT_NORM_TAG_PIECES = ("<|woitn|>", "<|withitn|>")
 EMO_UNKNOWN_PIECE = "<|EMO_UNKNOWN|>"
@@ -109,11 +117,21 @@ class SenseVoiceNet(nn.Module):
         self, feats: torch.Tensor, lengths: torch.Tensor, prompt_ids: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """feats (B, T, D), lengths (B,), prompt_ids (B, 4) -> log-probs (B, T+4, V) float32, lengths+4."""
+        enc, out_lengths = self.encode(feats, lengths, prompt_ids)
+        return self.head_log_probs(enc), out_lengths
+
+    def encode(
+        self, feats: torch.Tensor, lengths: torch.Tensor, prompt_ids: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder output (B, T+4, d_model) in the model's dtype, and lengths+4."""
         prompts = self.embed(prompt_ids).to(feats.dtype)
         x = torch.cat([prompts, feats], dim=1)
         enc, out_lengths = self.encoder(x, lengths + PROMPT_FRAMES)
-        logits = self.ctc(enc)
-        return torch.log_softmax(logits.float(), dim=-1), out_lengths
+        return enc, out_lengths
+
+    def head_log_probs(self, enc: torch.Tensor) -> torch.Tensor:
+        """CTC log-probs (..., V) float32 of encoder frames."""
+        return torch.log_softmax(self.ctc(enc).float(), dim=-1)
 
 
 def prompt_row_ids(request: DecodeRequest) -> list[int]:
@@ -179,34 +197,56 @@ class SenseVoiceModel:
         )
         self._graph_cache = functools.lru_cache(maxsize=64)(self._build_graph)
 
+    def _encode(
+        self, feats: torch.Tensor, feat_lengths: torch.Tensor, requests: Sequence[DecodeRequest]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if feats.shape[0] != len(requests):
+            raise ValueError(f"{feats.shape[0]} feature rows but {len(requests)} requests")
+        prompt = torch.tensor([prompt_row_ids(r) for r in requests], dtype=torch.int64, device=self.device)
+        return self.net.encode(
+            feats.to(self.device, self.dtype), feat_lengths.to(self.device, torch.int64), prompt
+        )
+
+    def _head(self, enc: torch.Tensor) -> torch.Tensor:
+        """fp32 log-probs of encoder frames, banned pieces at -inf (after normalisation, as before)."""
+        lp = self.net.head_log_probs(enc)
+        if self.banned_ids:
+            lp[..., list(self.banned_ids)] = float("-inf")
+        return lp
+
     @torch.inference_mode()
     def log_probs(
         self, feats: torch.Tensor, feat_lengths: torch.Tensor, requests: Sequence[DecodeRequest]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """CTC log-probs (B, T+4, V) float32 over prompt + speech frames, and their lengths (B,)."""
-        if feats.shape[0] != len(requests):
-            raise ValueError(f"{feats.shape[0]} feature rows but {len(requests)} requests")
-        prompt = torch.tensor([prompt_row_ids(r) for r in requests], dtype=torch.int64, device=self.device)
-        lp, lengths = self.net(
-            feats.to(self.device, self.dtype), feat_lengths.to(self.device, torch.int64), prompt
-        )
-        if self.banned_ids:
-            lp[:, :, list(self.banned_ids)] = float("-inf")
-        return lp, lengths
+        """CTC log-probs (B, T+4, V) float32 over prompt + speech frames, and their lengths (B,).
 
+        The whole batch at once (B x T x V values): for inspection and tests; decoding uses
+        ``decode_batch``, which keeps at most ``LOG_PROB_CHUNK_VALUES`` of them.
+        """
+        enc, lengths = self._encode(feats, feat_lengths, requests)
+        return self._head(enc), lengths
+
+    @torch.inference_mode()
     def decode_batch(
         self, feats: torch.Tensor, feat_lengths: torch.Tensor, requests: Sequence[DecodeRequest]
     ) -> list[Hypothesis]:
-        lp, lengths = self.log_probs(feats, feat_lengths, requests)
-        greedy = greedy_decode(lp, lengths, blank=BLANK_ID)
+        enc, lengths = self._encode(feats, feat_lengths, requests)
+        per_item = enc.shape[1] * self.net.dims.vocab_size
+        group = max(1, LOG_PROB_CHUNK_VALUES // max(1, per_item))
         out: list[Hypothesis] = []
-        for i, request in enumerate(requests):
-            n = int(lengths[i].item())
-            ids = greedy[i]
-            graph = self.context_graph(request.hotwords) if request.hotwords else None
-            if graph is not None:
-                ids = list(prefix_beam_search(lp[i], n, self.beam_size, graph, blank=BLANK_ID).token_ids)
-            out.append(self._hypothesis(ids, lp[i, PROMPT_FRAMES:n] if request.timestamps else None))
+        for lo in range(0, len(requests), group):
+            hi = min(lo + group, len(requests))
+            frames = int(lengths[lo:hi].max().item())
+            lp = self._head(enc[lo:hi, :frames])  # (k, frames, V): the group's items only
+            greedy = greedy_decode(lp, lengths[lo:hi], blank=BLANK_ID)
+            for j, request in enumerate(requests[lo:hi]):
+                n = int(lengths[lo + j].item())
+                ids = greedy[j]
+                graph = self.context_graph(request.hotwords) if request.hotwords else None
+                if graph is not None:
+                    ids = list(prefix_beam_search(lp[j], n, self.beam_size, graph, blank=BLANK_ID).token_ids)
+                out.append(self._hypothesis(ids, lp[j, PROMPT_FRAMES:n] if request.timestamps else None))
+            del lp
         return out
 
     def _hypothesis(self, ids: list[int], speech_log_probs: torch.Tensor | None) -> Hypothesis:
