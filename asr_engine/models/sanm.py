@@ -122,7 +122,8 @@ def linear_relu(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
     ~5 % of GPU time at batch 256 on an H100). ReLU commutes with rounding, so only the GEMM's own
     algorithm choice can move low bits; elsewhere it is the plain two-step form.
     """
-    if x.is_cuda and layer.bias is not None:
+    # no autograd formula for the fused op: training (the bundled-model recipe) takes the two-step form
+    if x.is_cuda and layer.bias is not None and not torch.is_grad_enabled():
         flat = torch._addmm_activation(layer.bias, x.reshape(-1, x.shape[-1]), layer.weight.t())
         return flat.view(*x.shape[:-1], flat.shape[-1])
     return F.relu(layer(x))
