@@ -28,6 +28,8 @@ import asyncio
 import logging
 import multiprocessing
 import random
+import signal
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -504,6 +506,8 @@ def _half_peak(
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    # A time box's SIGTERM must still stop a server started here (its context manager exits on SystemExit).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(124))
     extra: dict[str, Any] = {}
 
     def save(rows: list[dict[str, Any]]) -> object:
