@@ -45,9 +45,9 @@ def load_remote_engine(
     on_lost: Callable[[], None] | None = None,
 ) -> RemoteEngine:
     """Blocking: the arena, the CPU VAD and punctuation; the connection is made by ``start``."""
-    torch.set_num_threads(max(1, torch_threads))
     config = config or EngineConfig()
     vad, vad_kind, punctuator = load_text_steps(config, vad_model_dir, punc_model_dir, torch.device("cpu"))
+    torch.set_num_threads(max(1, torch_threads))  # after the VAD: importing silero_vad sets it to 1
     arena = SharedArena.create(Path(arena_path), arena_bytes)
     recogniser = RemoteRecogniser(socket_path, arena, name=name, on_lost=on_lost)
     return RemoteEngine(recogniser, vad=vad, vad_kind=vad_kind, punctuator=punctuator, config=config)
