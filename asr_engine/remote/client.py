@@ -168,24 +168,24 @@ class RemoteRecogniser:
     # -- from the connection -------------------------------------------------------------------------
     def _message(self, kind: int, payload: bytes) -> None:
         message: Any = pickle.loads(payload)
-        if kind == RESULT:
-            request_id, fields = message
-            entry = self._pending.pop(request_id, None)
-            if entry is not None:
-                future, offset, nbytes = entry
-                self._release(offset, nbytes)
-                if not future.done():
-                    future.set_result(decode_hypothesis(fields))
-        elif kind == ERROR:
-            request_id, what, text, retry_after_s = message
-            entry = self._pending.pop(request_id, None)
-            if entry is not None:
-                future, offset, nbytes = entry
-                self._release(offset, nbytes)
-                if not future.done():
-                    future.set_exception(decode_error(what, text, retry_after_s))
+        if kind in (RESULT, ERROR):
+            future = self._settle(message[0])
+            if future is not None and not future.done():
+                if kind == RESULT:
+                    future.set_result(decode_hypothesis(message[1]))
+                else:
+                    future.set_exception(decode_error(*message[1:]))
         elif kind == WELCOME and self._welcome is not None and not self._welcome.done():
             self._welcome.set_result(message)
+
+    def _settle(self, request_id: int) -> asyncio.Future[Hypothesis] | None:
+        """The waiting caller's future (None if unknown); the segment's block is free again."""
+        entry = self._pending.pop(request_id, None)
+        if entry is None:
+            return None
+        future, offset, nbytes = entry
+        self._release(offset, nbytes)
+        return future
 
     def _connection_lost(self) -> None:
         if self._closing:
