@@ -166,16 +166,11 @@ def fsmn_memory(
 def depthwise_time_conv(x: torch.Tensor, weight: torch.Tensor, left: int, right: int) -> torch.Tensor:
     """Per-channel convolution over time of x (B, T, d) with ``weight`` (d, 1, K), zero-padded.
 
-    On CUDA with a symmetric window, x is read in place as a channels-last (B, d, T, 1) image, so cuDNN's
-    NHWC depthwise kernel runs without the transposed copies in and out of a (B, d, T) layout (those
-    copies and the strided adds after them were ~30 % of GPU time at batch 256 on an H100). Elsewhere:
-    FunASR's form, an explicitly padded copy (on a CPU twice as fast as letting conv1d pad a strided view).
+    FunASR's form, an explicitly padded (B, d, T) copy. Measured alternatives: letting conv1d pad a strided
+    view is 2x slower on a CPU; reading x in place as a channels-last image for cuDNN's NHWC kernel was no
+    faster at batch 1 and 2.5x slower at batch 256 on an H100 (bench/results/2026-11-21-h100-model2).
     """
-    b, t, d = x.shape
-    if x.is_cuda and left == right:
-        image = x.unsqueeze(2).permute(0, 3, 1, 2)  # (B, d, T, 1), channels-last strides: no copy
-        y = F.conv2d(image, weight.unsqueeze(-1), padding=(left, 0), groups=d)
-        return y.permute(0, 2, 3, 1).reshape(b, t, d)
+    d = x.shape[-1]
     y = F.conv1d(F.pad(x.transpose(1, 2), (left, right)), weight, groups=d)
     return y.transpose(1, 2)
 
