@@ -61,7 +61,7 @@ class Settings:
     device: str = "auto"
     dtype: str | None = None
     # CUDA graphs for small batches (Paraformer on CUDA; ignored elsewhere): lower idle latency.
-    cuda_graphs: bool = False
+    cuda_graphs: bool = True
     # Bearer token of the TenantService; unset disables that service (the CLI still manages tenants).
     admin_token: str | None = None
     api_key_pepper: str | None = None  # HMAC key for stored API key hashes (keep it with the database)

@@ -65,7 +65,7 @@ def load_engine(
     dtype: str | None,
     vad_model_dir: Path | None,
     punc_model_dir: Path | None,
-    cuda_graphs: bool = False,
+    cuda_graphs: bool = True,
 ) -> EngineLike:
     """Blocking load of the real engine (imports torch)."""
     from asr_engine.engine import Engine, EngineConfig

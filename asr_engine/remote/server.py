@@ -143,7 +143,7 @@ class _FrontendConnection(FramedProtocol):
 
 
 def load_served_engine(
-    model_dir: str | Path | None, *, device: str, dtype: str | None, cuda_graphs: bool = False
+    model_dir: str | Path | None, *, device: str, dtype: str | None, cuda_graphs: bool = True
 ) -> Engine:
     """Blocking: the engine process's ``Engine``: the model only (VAD and punctuation live in front-ends)."""
     config = EngineConfig(vad="none", cuda_graphs=cuda_graphs)
