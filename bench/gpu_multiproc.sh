@@ -2,10 +2,12 @@
 # One device call (~5 minutes on an H100): gRPC throughput of the full-size Paraformer-large (random weights,
 # bf16) with 1, 4, 8 and 12 front-end processes (`lingting serve --frontends N`), unary 16 kHz WAV at c=256.
 #   grpc-fe<N>.json   one loadgen result per N (RTFx, latency, CPU per server process, GPU memory)
+#   grpc-fe<N>-noitn.json  the largest N again without ITN (Chinese ITN through wetext's FSTs is most of a
+#                     front-end's CPU per request on the random model's all-CJK output; BENCH_NO_ITN_TOO=0 skips)
 #   summary.json      the four rows side by side; also printed as a table
 #   servers.log       the end of each server's log;  log-multiproc.txt  this script's output
 # Carry: .dev/gpu/bench/base .dev/gpu/bench/whl-lingting   (bench/stage_assets.sh prepares them)
-# Usage on the device: BENCH_COMMIT=<sha> bench/gpu_multiproc.sh          (timeout_s 590)
+# Usage on the device: BENCH_COMMIT=<sha> bench/gpu_multiproc.sh          (timeout_s 590; ~5-6 minutes)
 # Knobs: BENCH_FRONTENDS [1 4 8 12]  BENCH_DURATION_S [30]  BENCH_CONCURRENCY [256]  BENCH_UTTS [160]
 #        BENCH_CLIENT_PROCS [4]  LEVEL_BOX [100] seconds per N  BENCH_DEVICE [cuda]  BENCH_DTYPE [bf16]
 #        BENCH_SMALL [0] (1: a 4-block model, for a dry run on a CPU)  BENCH_NO_WHEELS (skip the install)
@@ -33,6 +35,9 @@ CORPUS=$WORK/corpus-u$UTTS-l0x10-wav
 DURATION=${BENCH_DURATION_S:-30}
 CONC=${BENCH_CONCURRENCY:-256}
 FRONTENDS=${BENCH_FRONTENDS:-1 4 8 12}
+runs=()
+for n in $FRONTENDS; do runs+=("$n:itn"); done
+[ "${BENCH_NO_ITN_TOO:-1}" = 1 ] && runs+=("${n}:noitn")
 export BENCH_COMMIT=${BENCH_COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}
 
 step "machine (commit $BENCH_COMMIT)"
@@ -66,18 +71,25 @@ if [ ! -f "$MODEL/.done" ] || [ ! -f "$CORPUS/corpus.json" ]; then
 fi
 
 : >"$OUT/servers.log"
-for n in $FRONTENDS; do
-  step "gRPC unary WAV, c=$CONC, $n front-end process(es), ${DURATION} s"
-  log="$WORK/server-fe$n.log"
+for run in "${runs[@]}"; do
+  n=${run%%:*}
+  name=grpc-fe$n
+  itn=()
+  if [ "${run#*:}" = noitn ]; then
+    name=$name-noitn
+    itn=(--no-itn)
+  fi
+  step "gRPC unary WAV, c=$CONC, $n front-end process(es), ${DURATION} s ${itn[*]}"
+  log="$WORK/server-$name.log"
   rm -f "$log"
   # timeout signals loadgen's whole process group: the server stops in order and loadgen keeps its rows.
   timeout -k 15 "${LEVEL_BOX:-100}" "$PY" -m bench.loadgen --serve --frontends "$n" --model-dir "$MODEL" \
     --device "$DEVICE" --dtype "$DTYPE" --corpus "$CORPUS" --mode unary --format wav --concurrency "$CONC" \
     --duration-s "$DURATION" --warmup-s 3 --processes "${BENCH_CLIENT_PROCS:-4}" --server-log "$log" \
-    --json "$OUT/grpc-fe$n.json" 2>&1 | grep -v "^{" | tail -4
+    "${itn[@]}" --json "$OUT/$name.json" 2>&1 | grep -v "^{" | tail -4
   echo "loadgen exit ${PIPESTATUS[0]}"
   {
-    echo "----- frontends=$n"
+    echo "----- $name"
     tail -c 6000 "$log" 2>/dev/null
   } >>"$OUT/servers.log"
   # Nothing of this level may outlive it (a leftover engine would hold GPU memory in the next one).
@@ -99,13 +111,18 @@ from pathlib import Path
 
 out = Path(sys.argv[1])
 rows = []
-for path in sorted(out.glob("grpc-fe*.json"), key=lambda p: int(p.stem.removeprefix("grpc-fe"))):
+def order(path):
+    n, _, rest = path.stem.removeprefix("grpc-fe").partition("-")
+    return int(n), rest
+
+for path in sorted(out.glob("grpc-fe*.json"), key=order):
     doc = json.loads(path.read_text())
     n = doc.get("server", {}).get("frontends")
     for row in doc.get("rows", []):
         by = row.get("cores_by_process") or {}
         rows.append({
             "frontends": n,
+            "itn": not path.stem.endswith("-noitn"),
             "setting": row.get("setting"),
             "rtfx": row.get("rtfx"),
             "requests_per_s": row.get("requests_per_s"),
@@ -122,9 +139,9 @@ for path in sorted(out.glob("grpc-fe*.json"), key=lambda p: int(p.stem.removepre
             "date": doc.get("meta", {}).get("date"),
         })
 (out / "summary.json").write_text(json.dumps(rows, indent=1))
-print(f"{'N':>3} {'RTFx':>8} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'srv p50':>8} {'cores':>6} {'engine':>6} {'fronts':>6} {'client':>6} errors")
+print(f"{'N':>3} {'itn':>5} {'RTFx':>8} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'srv p50':>8} {'cores':>6} {'engine':>6} {'fronts':>6} {'client':>6} errors")
 for r in rows:
-    print(f"{r['frontends']!s:>3} {r['rtfx']!s:>8} {r['requests_per_s']!s:>7} {r['latency_p50_ms']!s:>8} "
+    print(f"{r['frontends']!s:>3} {r['itn']!s:>5} {r['rtfx']!s:>8} {r['requests_per_s']!s:>7} {r['latency_p50_ms']!s:>8} "
           f"{r['latency_p99_ms']!s:>8} {r['server_p50_ms']!s:>8} {r['cores_server']!s:>6} {r['cores_engine']!s:>6} "
           f"{r['cores_frontends']!s:>6} {r['cores_client']!s:>6} {r['errors']}")
 EOF
