@@ -4,12 +4,14 @@
 #   grpc-fe<N>.json   one loadgen result per N (RTFx, latency, CPU per server process, GPU memory)
 #   grpc-fe<N>-noitn.json  the largest N again without ITN (Chinese ITN through wetext's FSTs is most of a
 #                     front-end's CPU per request on the random model's all-CJK output; BENCH_NO_ITN_TOO=0 skips)
-#   summary.json      the four rows side by side; also printed as a table
+#   summary.json      the rows side by side; also printed as a table
 #   servers.log       the end of each server's log;  log-multiproc.txt  this script's output
 # Carry: .dev/gpu/bench/base .dev/gpu/bench/whl-lingting   (bench/stage_assets.sh prepares them)
 # Usage on the device: BENCH_COMMIT=<sha> bench/gpu_multiproc.sh          (timeout_s 590; ~5-6 minutes)
 # Knobs: BENCH_FRONTENDS [1 4 8 12]  BENCH_DURATION_S [30]  BENCH_CONCURRENCY [256]  BENCH_UTTS [160]
-#        BENCH_CLIENT_PROCS [4]  LEVEL_BOX [100] seconds per N  BENCH_DEVICE [cuda]  BENCH_DTYPE [bf16]
+#        BENCH_CLIENT_PROCS [4]  BENCH_CHANNELS [64] connections per client process (SO_REUSEPORT spreads
+#        connections, not calls: 16 connections over 12 front-ends would leave some idle)
+#        LEVEL_BOX [100] seconds per N  BENCH_DEVICE [cuda]  BENCH_DTYPE [bf16]
 #        BENCH_SMALL [0] (1: a 4-block model, for a dry run on a CPU)  BENCH_NO_WHEELS (skip the install)
 # No `set -e`: every step has its own time box, and one failed level must not lose the others' results.
 set -u
@@ -85,7 +87,8 @@ for run in "${runs[@]}"; do
   # timeout signals loadgen's whole process group: the server stops in order and loadgen keeps its rows.
   timeout -k 15 "${LEVEL_BOX:-100}" "$PY" -m bench.loadgen --serve --frontends "$n" --model-dir "$MODEL" \
     --device "$DEVICE" --dtype "$DTYPE" --corpus "$CORPUS" --mode unary --format wav --concurrency "$CONC" \
-    --duration-s "$DURATION" --warmup-s 3 --processes "${BENCH_CLIENT_PROCS:-4}" --server-log "$log" \
+    --duration-s "$DURATION" --warmup-s 3 --processes "${BENCH_CLIENT_PROCS:-4}" \
+    --channels "${BENCH_CHANNELS:-64}" --server-log "$log" \
     "${itn[@]}" --json "$OUT/$name.json" 2>&1 | grep -v "^{" | tail -4
   echo "loadgen exit ${PIPESTATUS[0]}"
   {
