@@ -2,8 +2,10 @@
 # One device call (~5 minutes on an H100): gRPC throughput of the full-size Paraformer-large (random weights,
 # bf16) with 1, 4, 8 and 12 front-end processes (`lingting serve --frontends N`), unary 16 kHz WAV at c=256.
 #   grpc-fe<N>.json   one loadgen result per N (RTFx, latency, CPU per server process, GPU memory)
-#   grpc-fe<N>-noitn.json  the largest N again without ITN (Chinese ITN through wetext's FSTs is most of a
-#                     front-end's CPU per request on the random model's all-CJK output; BENCH_NO_ITN_TOO=0 skips)
+#   grpc-fe<N>-noitn.json  the largest N again without ITN (BENCH_NO_ITN_TOO=0 skips). The random model's
+#                     output is all CJK, so every request takes the Chinese ITN: wetext's FSTs (~7 ms of CPU a
+#                     request here) if its wheel is installed there, else the built-in rules (~0.1 ms); a
+#                     "wetext unavailable" line in servers.log says which.
 #   summary.json      the rows side by side; also printed as a table
 #   servers.log       the end of each server's log;  log-multiproc.txt  this script's output
 # Carry: .dev/gpu/bench/base .dev/gpu/bench/whl-lingting   (bench/stage_assets.sh prepares them)
