@@ -350,3 +350,63 @@ async def test_sigterm_stops_every_process_and_leaves_no_shared_memory(
     assert code == 0, multi.text()[-3000:]
     assert _leftovers(multi) == (set(), [])
     assert "engine process stopped" in multi.text()
+
+
+async def test_a_frontend_is_not_serving_until_the_engine_process_listens(
+    tmp_path: Path, bundled_engine: Engine
+) -> None:
+    """A front-end server in this process: NOT_SERVING (and UNAVAILABLE calls) until an engine answers."""
+    from asr_engine.remote.server import SegmentServer
+    from service.config import Settings
+    from service.engine_host import load_frontend_engine
+    from service.server import create_server, engine_host, stop_server
+
+    socket_path = tmp_path / "engine.sock"
+    arena = Path("/dev/shm") / f"lingting-test-{os.getpid()}-health"
+    with migrated_database("sqlite", tmp_path) as url, Database(url) as db:
+        settings = Settings(host="127.0.0.1", port=0, database_url=url, device="cpu", admin_token=ADMIN_TOKEN)
+        server, port = await create_server(
+            settings,
+            db=db,
+            engine_loader=lambda: load_frontend_engine(
+                socket_path,
+                arena,
+                8 << 20,
+                name="health",
+                vad_model_dir=None,
+                punc_model_dir=None,
+                torch_threads=1,
+                on_lost=lambda: None,
+            ),
+            reuse_port=True,
+        )
+        segments = SegmentServer(bundled_engine)
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                health = health_pb2_grpc.HealthStub(channel)
+                recognition = recognition_service_pb2_grpc.RecognitionServiceStub(channel)
+                for _ in range(8):  # the loader finishes at once; the engine is what it waits for
+                    reply = await health.Check(health_pb2.HealthCheckRequest(service=""))
+                    assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+                    await asyncio.sleep(0.25)
+                tenant = db.tenants.create_tenant("health")
+                _, secret = db.api_keys.create_api_key(tenant.id, "health")
+                audio = (SAMPLES / CASES[0]["file"]).read_bytes()
+                with pytest.raises(grpc.aio.AioRpcError) as caught:
+                    await recognition.Recognize(
+                        pb.RecognizeRequest(config=_config(CASES[0]), content=audio), metadata=bearer(secret)
+                    )
+                assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+                await bundled_engine.start()
+                await segments.listen(socket_path)
+                await asyncio.wait_for(engine_host(server).wait_ready(), 60)
+                reply = await health.Check(health_pb2.HealthCheckRequest(service=""))
+                assert reply.status == health_pb2.HealthCheckResponse.SERVING
+                served = await recognition.Recognize(
+                    pb.RecognizeRequest(config=_config(CASES[0]), content=audio), metadata=bearer(secret)
+                )
+                assert served.transcript.rstrip(".") == CASES[0]["text_itn"].rstrip(".")
+        finally:
+            await stop_server(server, 0)
+            await segments.close()
+    assert not arena.exists()
