@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from recipes.bundled_model import tts, voices
+from recipes.bundled_model import tts, tts_check, voices
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +209,12 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
+    # every voice must speak before any job runs: a failing engine would only log warnings per job
+    problems = tts_check.check(tts.TtsEnv(Path(args.root), Path(args.extra_lib) if args.extra_lib else None))
+    for p in problems:
+        log.error("TTS check failed: %s", p)
+    if problems:
+        raise SystemExit(f"{len(problems)} TTS problem(s) under {args.root}; not synthesising")
     splits = build_jobs(args.text, args.n_en, args.n_zh)
     t0 = time.time()
     with mp.Pool(args.workers, initializer=_init_worker, initargs=(args.root, args.extra_lib)) as pool:

@@ -16,6 +16,7 @@ for f in "$G"/debs/*.deb; do dpkg -x "$f" /tmp/tts; done
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site "$G"/whl/*.whl
 export PYTHONPATH=$REPO:/tmp/site PYTHONUNBUFFERED=1
 python3 -c "import torch, soundfile; print(torch.__version__, torch.cuda.get_device_name(), soundfile.__libsndfile_version__)"
+python3 -m recipes.bundled_model.tts_check --root /tmp/tts --extra-lib "$G/stubs" || exit 3
 nice -n 15 python3 -m recipes.bundled_model.corpus --text "$G/text" --out /tmp/corpus --root /tmp/tts \
   --extra-lib "$G/stubs" --workers "$WORKERS" ${CORPUS_ARGS:-} > /tmp/corpus_log.txt 2>&1 &
 M=/tmp/run/lingting-mini

@@ -31,6 +31,8 @@ fi
   --target /tmp/site "$G"/whl/*.whl
 export PYTHONPATH=$REPO:/tmp/site PYTHONUNBUFFERED=1
 $PY -c "import torch, soundfile; print(torch.__version__, torch.cuda.get_device_name(), soundfile.__libsndfile_version__)"
+# every voice must speak before the GPU time goes to training (the corpus checks too, but in the background)
+$PY -m recipes.bundled_model.tts_check --root "$TTS" --extra-lib "$G/stubs" || { say "TTS check failed"; exit 3; }
 nice -n 15 $PY -m recipes.bundled_model.corpus --text "$G/text" --out /tmp/corpus --root "$TTS" \
   --extra-lib "$G/stubs" --workers "$WORKERS" ${CORPUS_ARGS:-} >> /tmp/corpus_log.txt 2>&1 &
 SYN=$!

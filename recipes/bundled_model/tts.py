@@ -30,7 +30,9 @@ class TtsEnv:
         lib = self.root / "usr/lib/x86_64-linux-gnu"
         env = dict(os.environ)
         if self.root != Path("/"):
-            paths = [str(p) for p in (self.extra_lib, lib) if p is not None]
+            # Debian puts some libraries (libtinfo) in /lib, not /usr/lib: both folders of the tree count.
+            dirs = (self.extra_lib, lib, self.root / "lib/x86_64-linux-gnu")
+            paths = [str(p) for p in dirs if p is not None]
             env["LD_LIBRARY_PATH"] = ":".join([*paths, env.get("LD_LIBRARY_PATH", "")])
             env["ESPEAK_DATA_PATH"] = str(lib / "espeak-ng-data")
         self.env = env
