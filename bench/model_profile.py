@@ -8,11 +8,15 @@ features of a fixed length. Three reports:
   ``.tolist()``, ``.cpu()``): on a GPU each kernel op is one launch, and each sync stalls the launch queue.
 * ``time``: wall time per ``decode_batch`` (median of ``--repeats``), eager and, on CUDA, with CUDA graphs.
 * ``profile``: torch.profiler tables (top CPU ops; on CUDA also top kernels) written as text.
-* ``fsmn``: the FSMN depthwise convolution alone, three ways (the pre-change padded copy in (B, d, T), conv1d
-  padding itself, and the channels-last form the model uses on CUDA): is the channels-last form faster?
+* ``fsmn``: one masked FSMN block alone (mask, depthwise convolution, residual), three ways: the former
+  mask-then-padded-copy, conv1d padding itself, and the model's one-pass form (``masked_depthwise_conv``).
 
 * ``attention``: the encoder's self-attention call alone (4 heads of 128, a (B, 1, 1, T) key-padding bias) per
   scaled_dot_product_attention backend: which kernel suits these short sequences best?
+* ``dtypes``: every kernel op of one ``decode_batch`` checked for what sends a GPU to its slow generic
+  elementwise kernel or costs an extra pass: mixed floating dtypes among the inputs, float32 results from
+  bf16/fp16 inputs, pure dtype conversions, layout copies, non-contiguous (strided) inputs and outputs,
+  broadcast inputs; counted per op and per call site (the innermost ``asr_engine`` frame).
 
 ``--graphs`` (CUDA) also times and profiles through ``asr_engine.cuda_graphs`` (captured before timing).
 
@@ -26,15 +30,17 @@ import json
 import logging
 import statistics
 import time
-from collections import Counter
+import traceback
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
-__all__ = ["build_model", "count_ops", "main", "random_batch"]
+__all__ = ["audit_dtypes", "build_model", "count_ops", "dtype_tables", "main", "random_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +141,10 @@ class _OpCounter(TorchDispatchMode):
         self.ops: Counter[str] = Counter()
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        self.ops[func.overloadpacket.__name__] += 1
-        return func(*args, **(kwargs or {}))
+        out = func(*args, **(kwargs or {}))
+        if not _is_noop(func.overloadpacket.__name__, args, out):
+            self.ops[func.overloadpacket.__name__] += 1
+        return out
 
 
 def _summary(ops: Counter[str]) -> dict[str, Any]:
@@ -193,24 +201,180 @@ def count_ops(model: Any, feats: torch.Tensor, lengths: torch.Tensor) -> dict[st
     return out
 
 
+_LOW = (torch.bfloat16, torch.float16)
+_COPY_OPS = {"to", "_to_copy", "copy_", "clone", "contiguous", "constant_pad_nd", "cat"}
+# Flags of one call, in report order.
+DTYPE_FLAGS = (
+    "mixed_dtypes",  # floating inputs of more than one dtype (0-dim scalars ignored)
+    "fp32_from_low",  # a float32 result computed from bf16/fp16 inputs
+    "dtype_copy",  # _to_copy/copy_ whose only job is a dtype change
+    "layout_copy",  # a same-dtype copy (contiguous, clone, pad, cat, copy_)
+    "strided_input",  # an input that is neither contiguous nor a broadcast
+    "strided_output",  # a result that is not contiguous (the next elementwise op reads it strided)
+    "broadcast_input",  # an input smaller than the result (stride 0 on a GPU)
+)
+
+
+def _is_noop(name: str, args: Any, out: Any) -> bool:
+    """``aten::to`` that returns its input (same dtype and device): no kernel."""
+    return name == "to" and bool(args) and out is args[0]
+
+
+def _is_elementwise(func: Any) -> bool:
+    return torch.Tag.pointwise in func.tags or func.overloadpacket.__name__ in _COPY_OPS
+
+
+def _call_site() -> str:
+    """The innermost ``asr_engine`` frame calling the op, as ``module.py:function``."""
+    for frame in reversed(traceback.extract_stack()):
+        if "/asr_engine/" in frame.filename:
+            return f"{Path(frame.filename).name}:{frame.name}"
+    return "(outside asr_engine)"
+
+
+def _flags(func: Any, args: Any, kwargs: Any, out: Any) -> list[str]:
+    name = func.overloadpacket.__name__
+    inputs = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
+    outputs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+    if name == "copy_":  # copy_(dst, src): dst is the result
+        outputs, inputs = inputs[:1], inputs[1:]
+    flags: list[str] = []
+    floats = {t.dtype for t in inputs if t.is_floating_point() and t.dim() > 0}
+    if len(floats) > 1 and name not in ("to", "_to_copy", "copy_"):
+        flags.append("mixed_dtypes")
+    if floats & set(_LOW) and any(t.dtype == torch.float32 for t in outputs):
+        flags.append("fp32_from_low")
+    if name in _COPY_OPS:
+        src = {t.dtype for t in inputs}
+        dst = {t.dtype for t in outputs}
+        flags.append("dtype_copy" if src != dst else "layout_copy")
+    shape = outputs[0].shape if outputs else None
+    broadcast = strided = False
+    for t in inputs:
+        if t.dim() == 0 or t.numel() <= 1:
+            continue
+        if (shape is not None and t.shape != shape) or any(s == 0 for s in t.stride()):
+            broadcast = True
+        elif not t.is_contiguous():
+            strided = True
+    if strided:
+        flags.append("strided_input")
+    if any(t.dim() > 0 and t.numel() > 1 and not t.is_contiguous() for t in outputs):
+        flags.append("strided_output")
+    if broadcast and _is_elementwise(func):
+        flags.append("broadcast_input")
+    return flags
+
+
+class _DtypeAudit(TorchDispatchMode):
+    """Records, per kernel op and per call site, how many calls carry each of ``DTYPE_FLAGS``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: Counter[str] = Counter()
+        self.elementwise: Counter[str] = Counter()
+        self.flags: dict[str, Counter[str]] = defaultdict(Counter)
+        self.sites: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+        self.examples: dict[tuple[str, str, str], str] = {}
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        name = func.overloadpacket.__name__
+        if name in _METADATA_OPS or _is_noop(name, args, out):
+            return out
+        self.ops[name] += 1
+        if _is_elementwise(func):
+            self.elementwise[name] += 1
+        flags = _flags(func, args, kwargs, out)
+        if flags:
+            site = _call_site()
+            for flag in flags:
+                self.flags[name][flag] += 1
+                self.sites[(site, name)][flag] += 1
+                self.examples.setdefault((site, name, flag), _describe(args, out))
+        return out
+
+
+def _describe(args: Any, out: Any) -> str:
+    def one(t: torch.Tensor) -> str:
+        dtype = str(t.dtype).replace("torch.", "")
+        layout = "" if t.is_contiguous() else f" strides {tuple(t.stride())}"
+        return f"{dtype}{tuple(t.shape)}{layout}"
+
+    ins = [one(t) for t in tree_flatten(args)[0] if isinstance(t, torch.Tensor)]
+    outs = [one(t) for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+    return f"{', '.join(ins)} -> {', '.join(outs)}"
+
+
+def audit_dtypes(model: Any, feats: torch.Tensor, lengths: torch.Tensor) -> dict[str, Any]:
+    """The ``DTYPE_FLAGS`` counts of one ``decode_batch`` (after a warm-up call), per op and per call site."""
+    from asr_engine.models.base import DecodeRequest
+
+    requests = [DecodeRequest() for _ in range(feats.shape[0])]
+    with torch.inference_mode():
+        model.decode_batch(feats, lengths, requests)
+        with _DtypeAudit() as audit:
+            model.decode_batch(feats, lengths, requests)
+    return {
+        "kernel_ops": sum(audit.ops.values()),
+        "elementwise_ops": sum(audit.elementwise.values()),
+        "elementwise_by_op": dict(audit.elementwise.most_common()),
+        "flagged_calls": {flag: sum(c[flag] for c in audit.flags.values()) for flag in DTYPE_FLAGS},
+        "by_op": {
+            name: {"calls": audit.ops[name], **{f: c[f] for f in DTYPE_FLAGS if c[f]}}
+            for name, c in sorted(audit.flags.items(), key=lambda kv: -sum(kv[1].values()))
+        },
+        "by_site": [
+            {"site": site, "op": name, **dict(c), "example": audit.examples[(site, name, next(iter(c)))]}
+            for (site, name), c in sorted(audit.sites.items(), key=lambda kv: -sum(kv[1].values()))
+        ],
+    }
+
+
+def dtype_tables(report: dict[str, Any]) -> str:
+    """Markdown tables of an ``audit_dtypes`` report (per op, then per call site)."""
+    short = ("mixed", "fp32<-low", "dtype copy", "layout copy", "strided in", "strided out", "bcast in")
+    lines = [
+        f"kernel ops {report['kernel_ops']}, elementwise (pointwise + copies) {report['elementwise_ops']}",
+        "",
+        "| op | calls | " + " | ".join(short) + " |",
+        "|---|---|" + "---|" * len(short),
+    ]
+    for name, row in report["by_op"].items():
+        cells = [str(row.get(f, "")) for f in DTYPE_FLAGS]
+        lines.append(f"| {name} | {row['calls']} | " + " | ".join(cells) + " |")
+    total = [str(report["flagged_calls"][f]) for f in DTYPE_FLAGS]
+    lines += ["| **all** | " + str(report["kernel_ops"]) + " | " + " | ".join(total) + " |", ""]
+    lines += ["| call site | op | flags (calls) | example |", "|---|---|---|---|"]
+    for row in report["by_site"]:
+        flags = ", ".join(f"{f} {row[f]}" for f in DTYPE_FLAGS if f in row)
+        lines.append(f"| {row['site']} | {row['op']} | {flags} | {row['example']} |")
+    return "\n".join(lines)
+
+
 def fsmn_variants(batch: int, frames: int, device: torch.device, dtype: torch.dtype, repeats: int) -> dict:
-    """Median ms of one FSMN convolution (d=512, K=11) per formulation, and their largest difference."""
+    """Median ms of one masked FSMN block (d=512, K=11, v a split view) per formulation; their differences."""
     import torch.nn.functional as F
 
-    from asr_engine.models.sanm import depthwise_time_conv
+    from asr_engine.models.sanm import masked_depthwise_conv
 
     d, k, left = 512, 11, 5
-    x = torch.randn(batch, frames, d, device=device, dtype=dtype)
+    v = torch.randn(batch, frames, 3 * d, device=device, dtype=dtype).split(d, dim=-1)[2]
+    mask = torch.ones(batch, frames, 1, device=device, dtype=dtype)
+    mask[batch // 2 :, frames // 2 :] = 0
     weight = torch.randn(d, 1, k, device=device, dtype=dtype) / k
 
-    def padded_copy() -> torch.Tensor:  # before 8a6c351: explicit pad of the transposed view, then add
+    def padded_copy() -> torch.Tensor:  # before 2026-11-21 (issue 7): mask, padded copy, conv, add
+        x = v * mask
         return F.conv1d(F.pad(x.transpose(1, 2), (left, left)), weight, groups=d).transpose(1, 2) + x
 
     def conv_padding() -> torch.Tensor:
+        x = v * mask
         return F.conv1d(x.transpose(1, 2), weight, padding=left, groups=d).transpose(1, 2) + x
 
-    def in_model() -> torch.Tensor:
-        return depthwise_time_conv(x, weight, left, left) + x
+    def in_model() -> torch.Tensor:  # masked straight into the padded buffer, residual added in (B, d, T)
+        return masked_depthwise_conv(v, mask, weight, left, left)
 
     out: dict[str, Any] = {"batch": batch, "frames": frames}
     results = {}
@@ -413,6 +577,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if "ops" in reports and name == "eager":
                 result["ops"] = count_ops(model, feats, lengths)
                 log.info("ops: %s", json.dumps({k: v["kernel_ops"] for k, v in result["ops"].items()}))
+            if "dtypes" in reports and name == "eager":
+                result["dtypes"] = audit_dtypes(model, feats, lengths)
+                text = dtype_tables(result["dtypes"])
+                print(text)
+                if args.out:
+                    (args.out / f"dtypes-{args.dtype}-b{batch}-t{args.frames}.md").write_text(text + "\n")
             if "time" in reports:
                 result["time"] = time_forward(face, feats, lengths, args.repeats)
                 log.info("b=%d %s time: %s", batch, name, result["time"])

@@ -32,6 +32,7 @@ __all__ = [
     "fsmn_memory",
     "key_padding_bias",
     "linear_relu",
+    "masked_depthwise_conv",
     "padding_mask",
     "parse_sanm_encoder_dims",
     "sinusoidal_positions",
@@ -149,7 +150,7 @@ def frame_mask(valid: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 def fsmn_memory(
     v: torch.Tensor, valid: torch.Tensor, conv: nn.Conv1d, kernel_size: int, shift: int
 ) -> torch.Tensor:
-    """Depthwise FSMN over time plus its input. v: (B, T, d) -> (B, T, d).
+    """Depthwise FSMN over time plus its input. v: (B, T, d) -> (B, T, d), a transposed view (see below).
 
     ``valid`` is the (B, T, 1) ``frame_mask`` in v's dtype (a (B, T) bool is converted here, per call).
     The input is masked so padding never reaches a valid frame; the output's padded rows are left as they
@@ -157,18 +158,42 @@ def fsmn_memory(
     FSMN masks its input, and the models zero or drop padded rows before anything reads them).
     """
     m = valid if valid.dim() == 3 else frame_mask(valid, v.dtype)
-    x = v * m
     left = (kernel_size - 1) // 2 + (shift if shift > 0 else 0)
-    right = kernel_size - 1 - left
-    return depthwise_time_conv(x, conv.weight, left, right) + x
+    return masked_depthwise_conv(v, m, conv.weight, left, kernel_size - 1 - left)
+
+
+def masked_depthwise_conv(
+    v: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor, left: int, right: int
+) -> torch.Tensor:
+    """``conv(v * mask) + v * mask`` per channel over time, zero-padded; v (B, T, d), mask (B, T, 1).
+
+    The convolution needs a padded (B, d, T) copy. The masked input is written straight into it (one
+    transposing pass instead of a multiply and then a padding copy) and the residual is added there in the
+    same layout, so no elementwise op reads or writes a transposed operand except that first one and the
+    caller's add of the result: a (B, d, T)-contiguous tensor returned as a (B, T, d) view, which the
+    caller adds to a contiguous tensor (the sum comes out contiguous). Same values as FunASR's
+    ``conv(pad(x.T)).T + x`` bit for bit: the same products, zero padding, convolution and additions.
+    Measured alternatives: conv1d padding a strided view is 2x slower on a CPU; reading x in place as a
+    channels-last image for cuDNN's NHWC kernel was 2.5x slower at batch 256 on an H100
+    (bench/results/2026-11-21-h100-model2).
+    """
+    b, t, d = v.shape
+    if v.requires_grad or mask.requires_grad:  # training: ``out=`` has no derivative
+        padded = F.pad((v * mask).transpose(1, 2), (left, right))
+    else:
+        padded = v.new_empty(b, d, left + t + right)
+        padded[:, :, :left].zero_()
+        padded[:, :, left + t :].zero_()
+        torch.mul(v.transpose(1, 2), mask.transpose(1, 2), out=padded[:, :, left : left + t])
+    y = F.conv1d(padded, weight, groups=d)
+    return y.add_(padded[:, :, left : left + t]).transpose(1, 2)
 
 
 def depthwise_time_conv(x: torch.Tensor, weight: torch.Tensor, left: int, right: int) -> torch.Tensor:
     """Per-channel convolution over time of x (B, T, d) with ``weight`` (d, 1, K), zero-padded.
 
-    FunASR's form, an explicitly padded (B, d, T) copy. Measured alternatives: letting conv1d pad a strided
-    view is 2x slower on a CPU; reading x in place as a channels-last image for cuDNN's NHWC kernel was no
-    faster at batch 1 and 2.5x slower at batch 256 on an H100 (bench/results/2026-11-21-h100-model2).
+    FunASR's form, an explicitly padded (B, d, T) copy (what ``masked_depthwise_conv`` computes in fewer
+    passes; kept as the reference the benchmarks and tests compare with).
     """
     d = x.shape[-1]
     y = F.conv1d(F.pad(x.transpose(1, 2), (left, right)), weight, groups=d)

@@ -5,10 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
+import torch.nn.functional as F
 
 from asr_engine.models.loader import load_checkpoint, read_model_dir
-from asr_engine.models.sanm import SanmEncoder, parse_sanm_encoder_dims, sinusoidal_positions
+from asr_engine.models.sanm import (
+    SanmEncoder,
+    masked_depthwise_conv,
+    parse_sanm_encoder_dims,
+    sinusoidal_positions,
+)
 
 
 def _encoder(parity_dir: Path) -> SanmEncoder:
@@ -51,3 +58,26 @@ def test_padding_does_not_change_valid_frames_nor_give_nan(parity_dir: Path) -> 
     assert torch.isfinite(out).all()
     np.testing.assert_allclose(out[0, :t].numpy(), np.load(tensors / "encoder_out.npy"), atol=1e-3)
     np.testing.assert_allclose(out[1, :20].numpy(), single[0].numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize(("left", "right"), [(5, 5), (10, 0), (0, 10), (7, 3)])
+def test_fsmn_conv_equals_funasr_form_bit_for_bit(dtype: torch.dtype, left: int, right: int) -> None:
+    """The one-pass masked FSMN equals FunASR's ``conv(pad((v * m).T)).T + v * m`` exactly."""
+    generator = torch.Generator().manual_seed(left * 16 + right)
+    qkv = torch.randn(3, 37, 3 * 64, generator=generator).to(dtype)
+    v = qkv.split(64, dim=-1)[2]  # a strided view, as the attention's split gives it
+    mask = (torch.rand(3, 37, 1, generator=generator) > 0.3).to(dtype)
+    weight = torch.randn(64, 1, left + right + 1, generator=generator).to(dtype)
+    x = v * mask
+    expected = F.conv1d(F.pad(x.transpose(1, 2), (left, right)), weight, groups=64).transpose(1, 2) + x
+    with torch.inference_mode():
+        fast = masked_depthwise_conv(v, mask, weight, left, right)
+    assert torch.equal(fast, expected)
+    trained = v.detach().clone().requires_grad_()
+    out = masked_depthwise_conv(trained, mask, weight, left, right)
+    assert torch.equal(out.detach(), expected)
+    out.sum().backward()  # the training form keeps a derivative
+    assert trained.grad is not None and trained.grad.shape == v.shape
+    # The result is (B, d, T) in memory; added to a contiguous (B, T, d) tensor the sum is contiguous.
+    assert (torch.zeros_like(x) + fast).is_contiguous()
