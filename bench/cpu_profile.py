@@ -72,7 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", default="1,32")
     parser.add_argument("--duration-s", type=float, default=8.0)
     parser.add_argument("--frontends", type=int, default=1, help="gRPC front-end processes (1: one process)")
-    parser.add_argument("--channels", type=int, default=16, help="client connections (spread over front-ends)")
+    parser.add_argument(
+        "--channels",
+        type=int,
+        default=16,
+        help="client connections (SO_REUSEPORT spreads them over front-ends)",
+    )
     parser.add_argument("--persist", action="store_true")
     parser.add_argument("--py-spy", type=Path, help="record the server during the last level (.svg or .txt)")
     parser.add_argument("--json", type=Path)
