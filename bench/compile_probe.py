@@ -1,27 +1,53 @@
-"""Probe: does torch.compile of the Paraformer encoder/decoder speed up large batches on this GPU?"""
-import logging, sys, time, json
+"""Probe: does ``torch.compile`` of the Paraformer encoder and decoder speed up large batches on a GPU?
+
+    python bench/compile_probe.py MODEL_DIR CORPUS OUT.json ",max-autotune-no-cudagraphs"
+
+The last argument lists compile modes (empty = default). Rows come from ``bench.model_speed.model_rows``,
+eager first, in the same process. Result of 2026-11-21: bench/results/2026-11-21-h100-model2/NOTES.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
 from pathlib import Path
+from typing import Any
+
 import torch
+
 from bench.model_speed import _load, model_rows
-logging.basicConfig(level=logging.INFO)
-model_dir, corpus, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-res = {}
-try:
-    import triton; res["triton"] = triton.__version__
-except Exception as e:
-    res["triton"] = repr(e)
-eng = _load(model_dir, "bf16", False)
-res["eager"] = model_rows(eng, corpus, [32, 256], 1.5)
-net = eng._model.net
-for mode in sys.argv[4].split(","):
-    t0 = time.perf_counter()
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO)
+    model_dir, corpus, out, modes = Path(argv[0]), Path(argv[1]), Path(argv[2]), argv[3].split(",")
+    result: dict[str, Any] = {}
     try:
-        torch._dynamo.reset()
-        net.encoder.forward = torch.compile(net.encoder.forward.__func__.__get__(net.encoder), dynamic=True, mode=mode or None)
-        net.decoder.forward = torch.compile(net.decoder.forward.__func__.__get__(net.decoder), dynamic=True, mode=mode or None)
-        rows = model_rows(eng, corpus, [32, 256], 1.5)
-        res[f"compile:{mode}"] = {"rows": rows, "first_s": round(time.perf_counter() - t0, 1)}
-    except Exception as e:
-        res[f"compile:{mode}"] = repr(e)[:2000]
-    print(json.dumps(res)[-3000:], flush=True)
-    out.write_text(json.dumps(res, indent=1))
+        import triton  # type: ignore[import-not-found]
+
+        result["triton"] = triton.__version__
+    except ImportError as exc:
+        result["triton"] = repr(exc)
+    engine = _load(model_dir, "bf16", False)
+    result["eager"] = model_rows(engine, corpus, [32, 256], 1.5)
+    net = engine._model.net
+    eager_forwards = (net.encoder.forward, net.decoder.forward)
+    for mode in modes:
+        started = time.perf_counter()
+        try:
+            torch._dynamo.reset()
+            net.encoder.forward = torch.compile(eager_forwards[0], dynamic=True, mode=mode or None)
+            net.decoder.forward = torch.compile(eager_forwards[1], dynamic=True, mode=mode or None)
+            rows = model_rows(engine, corpus, [32, 256], 1.5)
+            result[f"compile:{mode}"] = {"rows": rows, "first_s": round(time.perf_counter() - started, 1)}
+        except Exception as exc:  # a probe: record the failure and go on to the next mode
+            result[f"compile:{mode}"] = repr(exc)[:2000]
+        out.write_text(json.dumps(result, indent=1))
+    print(json.dumps(result)[-3000:], flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
