@@ -110,7 +110,7 @@ def load_new_shards(
 
     ``limit`` > 0 reads at most that many (a resumed run finds ~40 shards at once; take them gradually).
     """
-    out = []
+    out: list[tuple[str, np.ndarray, np.ndarray, list[dict]]] = []
     for path in sorted(folder.glob(f"{prefix}*.npz")):
         if path.name in loaded or path.name.endswith(".tmp.npz"):
             continue

@@ -45,6 +45,16 @@ def decode(
     return [out[i] for i in range(len(waves))]
 
 
+def by_engine(refs: list[str], hyps: list[str], engines: list[str], lang: str) -> dict[str, dict]:
+    """Error rate per synthesizer: a synthesizer missing from training shows up here, not in the mean."""
+    out = {}
+    for engine in sorted(set(engines)):
+        ids = [i for i, e in enumerate(engines) if e == engine]
+        rate, err, tot = metrics.error_rate([refs[i] for i in ids], [hyps[i] for i in ids], lang)
+        out[engine] = {"rate": round(rate, 2), "errors": err, "units": tot, "n": len(ids)}
+    return out
+
+
 def name_found(name: str, hyp: str, lang: str) -> bool:
     return name in hyp.replace(" ", "") if lang == "zh" else name in hyp.split()
 
@@ -79,6 +89,9 @@ def main() -> None:
                 "units": tot,
                 "n": len(waves),
             }
+            if prompt == lang:
+                engines = [m["engine"] for m in metas]
+                res[f"test_{lang}/{prompt}"]["by_engine"] = by_engine(refs, hyps, engines, lang)
         hw = [DecodeRequest(language=lang, hotwords=hot_lists[lang])] * len(waves)
         hyps = decode(model, frontend, waves, hw)
         rate, err, tot = metrics.error_rate(refs, hyps, lang)

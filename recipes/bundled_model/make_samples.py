@@ -1,9 +1,10 @@
 """Synthesise the bundled sample clips (held-out voices) and record what the engine makes of them.
 
 Candidates are spoken with voices held out of training; a candidate is kept when the model transcribes
-it exactly (spoken form, ITN off). The ITN text recorded beside it is the engine's output with ITN on and
-punctuation off, checked by eye when the samples are regenerated. The hotword clip carries a rare name
-that the model misses on its own and finds when given the name as a hotword.
+it exactly (spoken form, ITN off) and, with ITN on, gives the engine's ITN of the reference text. What is
+recorded (and what the tests expect) is the reference text and its ITN, never the model's output. The
+hotword clip carries a rare name that the model misses on its own and, given the name as a hotword,
+transcribes the whole reference sentence exactly.
 
     python -m recipes.bundled_model.make_samples --model asr_engine/bundled/lingting-mini
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from asr_engine.engine import Engine, EngineConfig
+from asr_engine.text.itn import apply_itn, attach_punctuation
 from asr_engine.types import Hotword, TranscribeOptions
 from recipes.bundled_model import tts
 
@@ -94,22 +96,25 @@ async def run(model: Path, out: Path, n_en: int, n_zh: int) -> list[dict]:
                 if k >= want:
                     break
                 engine_name, voice = voices[i % len(voices)]
+                if attach_punctuation(apply_itn(text, lang)) == text:
+                    continue  # every sample shows ITN at work
                 x = wav_bytes(synth(engine_name, voice, text))
                 raw = await eng.transcribe(x, RAW)
-                if raw.text_raw.strip() != text and raw.text.strip() != text:
-                    print(f"skip ({voice}): {text!r} -> {raw.text!r}")
+                text_itn = attach_punctuation(apply_itn(text, lang))
+                itn = await eng.transcribe(x, ITN)
+                if raw.text != text or itn.text != text_itn:
+                    print(f"skip ({voice}): {text!r} -> {raw.text!r} / {itn.text!r}")
                     continue
                 k += 1
                 name = f"{lang}_{k}.wav"
                 (out / name).write_bytes(x)
-                itn = await eng.transcribe(x, ITN)
                 rows.append(
                     {
                         "file": name,
                         "language": lang,
                         "voice": f"{engine_name}:{voice}",
-                        "text": raw.text,
-                        "text_itn": itn.text,
+                        "text": text,
+                        "text_itn": text_itn,
                     }
                 )
         rows.extend(await _hotword_sample(eng, out))
@@ -138,14 +143,14 @@ async def _hotword_sample(eng: Engine, out: Path) -> list[dict]:
                             hotwords=(Hotword(phrase=n, boost=boost),),
                         ),
                     )
-                    if n in hot.text.split():
+                    if hot.text == text:
                         (out / "hotword_1.wav").write_bytes(x)
                         return [
                             {
                                 "file": "hotword_1.wav",
                                 "language": "en",
                                 "voice": f"{engine_name}:{voice}",
-                                "text": hot.text,
+                                "text": text,
                                 "hotwords": [n],
                                 "boost": boost,
                                 "text_without_hotwords": plain.text,
