@@ -410,10 +410,10 @@ class ParaformerModel:
         return AcousticOutput(enc, lengths, emb.to(self.dtype), token_num, alphas, fires)
 
     @torch.inference_mode()
-    def decoder_logprobs(
+    def decoder_logits(
         self, ac: AcousticOutput, max_tokens: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(log-probs (B, N, V) float32, decoder hidden (B, N, d)) for the CIF embeddings.
+        """(logits (B, N, V) in the model dtype, decoder hidden (B, N, d)) for the CIF embeddings.
 
         ``max_tokens`` is ``ac.token_num.max()`` when the caller already has it on the host (saves a sync).
         """
@@ -422,14 +422,31 @@ class ParaformerModel:
         if emb.shape[1] < n:
             emb = F.pad(emb, (0, 0, 0, n - emb.shape[1]))
         hidden = self.net.decoder(emb.to(self.dtype), ac.token_num.clamp(min=0), ac.encoder_out, ac.lengths)
-        logits = self.net.decoder.output_layer(hidden)
+        return self.net.decoder.output_layer(hidden), hidden
+
+    @torch.inference_mode()
+    def decoder_logprobs(
+        self, ac: AcousticOutput, max_tokens: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log-probs (B, N, V) float32, decoder hidden (B, N, d)); see ``decoder_logits``."""
+        logits, hidden = self.decoder_logits(ac, max_tokens)
         return torch.log_softmax(logits.float(), dim=-1), hidden
 
     @torch.inference_mode()
     def argmax_ids(self, ac: AcousticOutput, tokens: int) -> torch.Tensor:
-        """Best token id per position (B, tokens) int64; no host sync (graph-safe for a fixed ``tokens``)."""
-        logprobs, _ = self.decoder_logprobs(ac, tokens)
-        return logprobs.argmax(dim=-1)
+        """Best token id per position (B, tokens) int64; no host sync (graph-safe for a fixed ``tokens``).
+
+        FunASR takes the argmax of the float32 log-softmax. Log-softmax is monotonic but its float32
+        rounding can merge two close logits into a tie (argmax then takes the first): for float32 logits
+        that happens when they differ by less than ~5e-7, so float32 keeps the log-softmax. bf16/fp16 logits
+        differ by at least one of their own ulps, far above float32's rounding of the log-softmax unless the
+        row's largest logit is below 2^-12 in magnitude; there the argmax of the logits is the same answer
+        without a (B, N, V) float32 copy, a log-softmax pass and a float32 argmax.
+        """
+        logits, _ = self.decoder_logits(ac, tokens)
+        if logits.dtype == torch.float32:
+            return torch.log_softmax(logits, dim=-1).argmax(dim=-1)
+        return logits.argmax(dim=-1)
 
     def decode_batch(
         self, feats: torch.Tensor, feat_lengths: torch.Tensor, requests: Sequence[DecodeRequest]

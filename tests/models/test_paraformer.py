@@ -117,6 +117,38 @@ def test_intermediate_tensors(parity_dir: Path) -> None:
     assert logprobs[0].argmax(-1).tolist() == argmax.tolist()
 
 
+def test_bf16_argmax_ids_equal_the_float32_log_softmax_argmax(parity_dir: Path) -> None:
+    """bf16 ``argmax_ids`` skips the log-softmax; on real audio it picks what FunASR's rule picks."""
+    family = parity_dir / "paraformer"
+    model = load_model(family / "model", device=torch.device("cpu"), dtype=torch.bfloat16)
+    assert isinstance(model, ParaformerModel)
+    waves = [file_samples(family / "audio" / n) for n in ("en_16k.wav", "zh_16k.wav")]
+    feats, lengths = features(model.frontend, waves, torch.device("cpu"))
+    ac = model.acoustic(feats, lengths)
+    n = int(ac.token_num.max())
+    logprobs, _ = model.decoder_logprobs(ac, n)
+    assert torch.equal(model.argmax_ids(ac, n), logprobs.argmax(dim=-1))
+
+
+@pytest.mark.parametrize("top", [2.0**-12, 1e-3, 0.7, 1.0, 13.0, -0.5, -40.0])
+def test_bf16_logit_argmax_survives_adjacent_values(top: float) -> None:
+    """Two adjacent bf16 logits (the smaller one first) stay apart in float32's log-softmax.
+
+    The argument of ``argmax_ids``: bf16 neighbours differ by far more than float32's rounding of the
+    log-softmax (ulp of ~log V) as long as the largest logit is at least 2^-12 in magnitude.
+    """
+    generator = torch.Generator().manual_seed(7)
+    rows = (torch.randn(64, 8404, generator=generator) * 3).to(torch.bfloat16)
+    best = torch.tensor(top, dtype=torch.bfloat16)
+    bits = best.view(torch.int16)
+    below = (bits - 1 if top > 0 else bits + 1).view(torch.bfloat16)  # the next smaller bf16 value
+    assert below < best
+    rows = torch.minimum(rows, below - 1.0)  # every other logit clearly smaller
+    rows[:, 100], rows[:, 200] = below, best
+    assert torch.equal(torch.log_softmax(rows.float(), dim=-1).argmax(-1), rows.argmax(-1))
+    assert bool((rows.argmax(-1) == 200).all())
+
+
 def test_large_config_constructs(parity_dir: Path) -> None:
     from asr_engine.models.paraformer import ParaformerNet
 
