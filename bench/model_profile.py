@@ -202,7 +202,8 @@ def count_ops(model: Any, feats: torch.Tensor, lengths: torch.Tensor) -> dict[st
 
 
 _LOW = (torch.bfloat16, torch.float16)
-_COPY_OPS = {"to", "_to_copy", "copy_", "clone", "contiguous", "constant_pad_nd", "cat"}
+_COPY_OPS = {"to", "_to_copy", "copy_", "clone", "contiguous", "constant_pad_nd", "pad", "cat"}
+_FILL_OPS = {"fill_", "zero_", "zeros", "zeros_like", "new_zeros", "full", "full_like", "ones", "ones_like"}
 # Flags of one call, in report order.
 DTYPE_FLAGS = (
     "mixed_dtypes",  # floating inputs of more than one dtype (0-dim scalars ignored)
@@ -221,7 +222,9 @@ def _is_noop(name: str, args: Any, out: Any) -> bool:
 
 
 def _is_elementwise(func: Any) -> bool:
-    return torch.Tag.pointwise in func.tags or func.overloadpacket.__name__ in _COPY_OPS
+    """Pointwise ops, copies and fills: each is one memory-bound pass (a kernel launch on a GPU)."""
+    name = func.overloadpacket.__name__
+    return torch.Tag.pointwise in func.tags or name in _COPY_OPS or name in _FILL_OPS
 
 
 def _call_site() -> str:
