@@ -11,22 +11,29 @@ and a time bucket, and the model runs in two graphs with one host read between t
   outputs (``ParaformerModel.argmax_ids``).
 
 Between them the token counts come to the host (the token bucket depends on them), as in eager mode.
-Anything outside the buckets, past the graph budget, on a CPU or from another thread runs eagerly.
+Anything outside the buckets, past the graph budget or on a CPU runs eagerly.
 
 Correct by construction: inputs are copied into static buffers, whatever leaves a replay is copied out
 before the next replay, all graphs share one memory pool and keep their static tensors alive (so no graph's
-temporaries alias another's outputs), and only the thread that first used the runner (the engine's
-device thread) captures or replays. For a batch whose size is a bucket, a replay runs the same kernels on
+temporaries alias another's outputs), and one thread at a time captures or replays. The engine's device
+workers (``EngineConfig.device_workers``) share one runner: a lock admits one worker from copying a batch in
+to reading its results out, and the worker that takes the lock makes its CUDA stream wait for an event the
+previous holder recorded on its own stream as it let go, so the static buffers see their uses in lock order
+on the device too. One shared set (not one per worker, not graphs for one worker only) keeps a batch's
+path, and so its token ids, independent of the worker that runs it, and holds the graph memory once;
+replays are short, and batches too large for a graph, the ones that keep the device busy, never wait
+for the lock. For a batch whose size is a bucket, a replay runs the same kernels on
 the same shapes as eager mode, so its token ids are identical; padding a batch to a bucket changes the
 matrix shapes, which can move low bits in half precision (as any change of batch size does).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +65,7 @@ class GraphSettings:
 
 @dataclass
 class GraphStats:
-    """Counters for benchmarks and logs (device thread only)."""
+    """Counters for benchmarks and logs (changed under the runner's lock)."""
 
     replays: int = 0
     eager_batches: int = 0
@@ -116,8 +123,8 @@ class ParaformerGraphs:
         self._acoustic: dict[tuple[int, int], _Acoustic] = {}
         self._decoder: dict[tuple[int, int, int], _Decoder] = {}
         self._pool: Any = None
-        self._owner: int | None = None
-        self._warned_thread = False
+        self._lock = threading.Lock()  # one device worker at a time captures or replays
+        self._released: torch.cuda.Event | None = None  # recorded on the last holder's stream
         self._failed: str | None = None  # a capture failed: eager from then on
         self.warmed = False
 
@@ -126,19 +133,46 @@ class ParaformerGraphs:
         self, feats: torch.Tensor, feat_lengths: torch.Tensor, requests: Sequence[DecodeRequest]
     ) -> list[Hypothesis]:
         """Decode a padded batch (B, T, D) through graphs when its shape fits, else eagerly."""
-        if self._failed is not None or not self._on_owner_thread():
-            self.stats.eager("capture failed" if self._failed else "other thread")
-            return self.model.decode_batch(feats, feat_lengths, requests)
         n_items, frames = feats.shape[0], feats.shape[1]
         b = batch_bucket(n_items, self.settings.batch_buckets)
         t = time_bucket(frames, self.settings.frame_bucket, self.settings.max_frames)
-        if b is None or t is None:
-            self.stats.eager("shape outside the buckets")
+        if b is None or t is None:  # decided by the shape alone: no lock, so large batches never wait
+            with self._lock:
+                self.stats.eager("shape outside the buckets")
             return self.model.decode_batch(feats, feat_lengths, requests)
-        acoustic = self._acoustic.get((b, t)) or self._capture_acoustic(b, t)
-        if acoustic is None:
+        with self._holding():
+            if self._failed is None:
+                acoustic = self._acoustic.get((b, t)) or self._capture_acoustic(b, t)
+                if acoustic is not None:
+                    return self._replay(acoustic, feats, feat_lengths, requests, b, t)
             self.stats.eager("capture failed" if self._failed else "graph budget")
-            return self.model.decode_batch(feats, feat_lengths, requests)
+        return self.model.decode_batch(feats, feat_lengths, requests)
+
+    @contextlib.contextmanager
+    def _holding(self) -> Iterator[None]:
+        """The lock, with this thread's stream ordered after the previous holder's work on the buffers."""
+        device = self.model.device
+        with self._lock:
+            if self._released is not None:
+                torch.cuda.current_stream(device).wait_event(self._released)
+            try:
+                yield
+            finally:
+                if self._released is None:
+                    self._released = torch.cuda.Event()
+                self._released.record(torch.cuda.current_stream(device))
+
+    def _replay(
+        self,
+        acoustic: _Acoustic,
+        feats: torch.Tensor,
+        feat_lengths: torch.Tensor,
+        requests: Sequence[DecodeRequest],
+        b: int,
+        t: int,
+    ) -> list[Hypothesis]:
+        """Both graphs for one batch (lock held): static inputs in, results out to the host."""
+        n_items, frames = feats.shape[0], feats.shape[1]
         with torch.inference_mode():
             acoustic.feats.zero_()
             acoustic.feats[:n_items, :frames].copy_(feats)
@@ -162,21 +196,16 @@ class ParaformerGraphs:
             # Reads the acoustic graph's fires/alphas (copied to the host) before any other replay.
             return self.model.hypotheses(ac, ids, counts, lengths, requests)
 
-    def _on_owner_thread(self) -> bool:
-        ident = threading.get_ident()
-        if self._owner is None:
-            self._owner = ident
-        if ident == self._owner:
-            return True
-        if not self._warned_thread:
-            log.warning("CUDA graphs are confined to their first thread; this call runs eagerly")
-            self._warned_thread = True
-        return False
-
     # ------------------------------------------------------------------ capture
     def warm_up(self) -> int:
-        """Capture the batch-1 graphs of the common lengths (call from the device thread); returns a count."""
-        if self.warmed or not self._on_owner_thread():
+        """Capture the batch-1 graphs of the common lengths (once, whichever thread comes first); a count."""
+        if self.warmed:
+            return 0
+        with self._holding():
+            return self._warm_up()
+
+    def _warm_up(self) -> int:
+        if self.warmed:  # another worker warmed up while this one waited for the lock
             return 0
         self.warmed = True
         started, before = time.perf_counter(), self.stats.captures

@@ -9,8 +9,10 @@ process) and keeps only decoding, VAD, post-processing and assembly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Awaitable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +73,11 @@ class EngineConfig:
     # bench/results/2026-11-21-h100-model2); see cuda_graphs.py.
     cuda_graphs: bool = True
     graphs: GraphSettings = field(default_factory=GraphSettings)
+    # Batch workers for the one device, all fed by the one scheduler queue. With N > 1 each worker is its
+    # own thread and, on CUDA, its own stream, so one launches a batch's kernels while another waits on a
+    # host sync (token counts, results); CUDA graphs are shared under a lock (cuda_graphs.py). On a CPU the
+    # workers are plain threads. Costs up to N batches' activations of GPU memory at once.
+    device_workers: int = 1
 
 
 def resolve_device(device: str) -> torch.device:
@@ -173,8 +180,14 @@ class Engine:
             if config.cuda_graphs and self._asr is not None
             else None
         )
+        self._worker_state = threading.local()  # each device thread's CUDA stream (None: the default one)
         self._scheduler: BatchScheduler[_SegmentJob, Hypothesis] = BatchScheduler(
-            self._run_batch, config.scheduler, is_oom=_is_oom, name="asr"
+            self._run_batch,
+            config.scheduler,
+            is_oom=_is_oom,
+            name="asr",
+            workers=config.device_workers,
+            worker_setup=self._setup_worker,
         )
         self._recogniser: SegmentRecogniser = recogniser or _BatcherRecogniser(self._scheduler)
         self._post_pool = ThreadPoolExecutor(config.postprocess_threads, thread_name_prefix="asr-post")
@@ -456,15 +469,42 @@ class Engine:
             ),
         )
 
+    def _setup_worker(self, index: int) -> None:
+        """Runs once in each device thread. With several workers, CUDA ones get a stream each.
+
+        A worker's whole batch (input copy, features, model, decoding, the results' copy to the host) runs
+        on its stream, so its tensors are made and freed there and the caching allocator never hands one
+        worker's live memory to another. Shared device tensors are made before any worker runs or under a
+        host sync (weights, feature tables: ``.to()`` from the host waits for its copy), and are only read;
+        the one exception, the CUDA graphs' static buffers, is ordered by their lock (cuda_graphs.py).
+        One worker keeps the thread's default stream and the per-batch cuDNN switch of before.
+        """
+        self._worker_state.stream = None
+        if self._config.device_workers == 1:
+            return
+        # cudnn.flags() sets process-wide flags and restores them on exit: entered per batch from several
+        # threads, one batch's exit would switch them under another. Every worker sets the same value once.
+        torch.backends.cudnn.enabled = self._config.cudnn
+        if self._device.type == "cuda":
+            torch.cuda.synchronize(self._device)  # the load's work on the default stream is done
+            self._worker_state.stream = torch.cuda.Stream(self._device)
+        log.info("device worker %d ready on %s", index, self._device)
+
     def _run_batch(self, jobs: Sequence[_SegmentJob]) -> list[Hypothesis]:
-        """Runs in the device thread: features for the whole batch, then the model."""
+        """Runs in a device thread: features for the whole batch, then the model, on the worker's stream."""
         assert self._frontend is not None and self._asr is not None
-        with torch.inference_mode(), torch.backends.cudnn.flags(enabled=self._config.cudnn):
+        stream: torch.cuda.Stream | None = getattr(self._worker_state, "stream", None)
+        with contextlib.ExitStack() as scope:
+            scope.enter_context(torch.inference_mode())
+            if stream is not None:
+                scope.enter_context(torch.cuda.stream(stream))
+            if self._config.device_workers == 1:
+                scope.enter_context(torch.backends.cudnn.flags(enabled=self._config.cudnn))
             feats, lengths = self._frontend(self._waves_on_device(jobs))
             feats = _pad_time(feats, self._config.shape_bucket_frames).to(self._dtype)
             decode = self._asr.decode_batch
             if self._graphs is not None:
-                self._graphs.warm_up()  # the first batch (start's warm-up) captures, in this thread
+                self._graphs.warm_up()  # the first batch (start's warm-up) captures; others wait
                 decode = self._graphs.decode_batch
             return decode(feats, lengths, [job.request for job in jobs])
 

@@ -1,10 +1,13 @@
 """The dynamic batcher: speech segments from every in-flight request and stream, decoded in shared batches.
 
-Every segment waits in one queue. A single worker per device takes the oldest waiting segment, gathers more
-for at most ``max_wait_ms`` (or until the frame budget is full), sorts what it has by length and cuts it into
-batches whose padded size (``batch items x longest item``) stays under ``max_batch_samples``. The model runs
-in the device's own thread so the event loop keeps accepting audio while the GPU works. A CUDA
-out-of-memory error splits the batch in two and retries each half; a batch of one that still fails fails
+Every segment waits in one queue. A free worker takes the oldest waiting segment, gathers more for at most
+``max_wait_ms`` (or until the frame budget is full), sorts what it has by length and cuts it into batches
+whose padded size (``batch items x longest item``) stays under ``max_batch_samples``; the cut batches wait in
+a shared list, oldest first, and every free worker takes the next one. Each worker runs its batches in its
+own thread, so the event loop keeps accepting audio while the device works. One worker (the default) runs
+one batch at a time; N workers run up to N at once, which lets one thread launch a batch's kernels while
+another waits on the device (the GIL is released while blocking in CUDA). A CUDA out-of-memory error
+splits the batch in two and retries each half on the same worker; a batch of one that still fails fails
 only its own request. Nothing that enters the queue is dropped: every future gets a result or an exception.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import deque
@@ -49,7 +53,9 @@ class SchedulerStats:
     padded_samples: int = 0
     real_samples: int = 0
     oom_splits: int = 0
-    busy_s: float = 0.0
+    busy_s: float = 0.0  # summed over workers: with N workers it may exceed the wall time
+    # Batches each worker completed (index = worker); a list, so not a plain counter to subtract.
+    worker_batches: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -61,10 +67,12 @@ class _Pending(Generic[Item, Result]):
 
 
 class BatchScheduler(Generic[Item, Result]):
-    """Batches items of a known ``size`` and runs ``run_batch`` on them in a dedicated thread.
+    """Batches items of a known ``size`` and runs ``run_batch`` on them in ``workers`` dedicated threads.
 
     ``run_batch(items) -> results`` must return one result per item, in order, and must give each item the
-    result it would get alone. It is called from one thread only, so it may own device state.
+    result it would get alone. Each worker calls it from its own thread only; with ``workers > 1`` calls
+    from different workers overlap, so shared state must be safe for that. ``worker_setup(index)`` runs
+    once in each worker's thread before its first batch (the engine gives each its own CUDA stream there).
     """
 
     def __init__(
@@ -74,34 +82,57 @@ class BatchScheduler(Generic[Item, Result]):
         *,
         is_oom: Callable[[BaseException], bool] = lambda exc: False,
         name: str = "asr",
+        workers: int = 1,
+        worker_setup: Callable[[int], None] | None = None,
     ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
         self._run_batch = run_batch
         self._config = config
         self._is_oom = is_oom
         self._name = name
         self._queue: deque[_Pending[Item, Result]] = deque()
         self._queued_samples = 0
+        self._ready: deque[list[_Pending[Item, Result]]] = deque()  # cut, waiting for a free worker
         self._wakeup: asyncio.Event | None = None
-        self._worker: asyncio.Task[None] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-device")
-        self.stats = SchedulerStats()
+        self._workers: list[asyncio.Task[None]] = []
+        self._executors = [
+            ThreadPoolExecutor(
+                max_workers=1,
+                thread_name_prefix=f"{name}-device" if workers == 1 else f"{name}-device{index}",
+                initializer=functools.partial(worker_setup, index) if worker_setup else None,
+            )
+            for index in range(workers)
+        ]
+        self.stats = SchedulerStats(worker_batches=[0] * workers)
+
+    @property
+    def workers(self) -> int:
+        return len(self._executors)
 
     async def start(self) -> None:
-        if self._worker is None:
+        if not self._workers:
             self._wakeup = asyncio.Event()
-            self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"{self._name}-batcher")
+            loop = asyncio.get_running_loop()
+            self._workers = [
+                loop.create_task(self._work(index), name=f"{self._name}-batcher{index}")
+                for index in range(self.workers)
+            ]
 
     async def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
+        """Stop every worker (a batch already on a device thread finishes), fail what still waits."""
+        for task in self._workers:
+            task.cancel()
+        for task in self._workers:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
-        for pending in self._queue:
-            if not pending.future.done():
-                pending.future.set_exception(OverloadedError("engine is shutting down", retry_after_s=1.0))
+                await task
+        self._workers = []
+        waiting = [*self._queue, *(p for batch in self._ready for p in batch)]
+        _fail(waiting, OverloadedError("engine is shutting down", retry_after_s=1.0))
         self._queue.clear()
-        self._executor.shutdown(wait=True)
+        self._ready.clear()
+        for executor in self._executors:
+            executor.shutdown(wait=True)
 
     @property
     def queued_samples(self) -> int:
@@ -109,7 +140,7 @@ class BatchScheduler(Generic[Item, Result]):
 
     def submit(self, item: Item, size: int) -> asyncio.Future[Result]:
         """Queue one item; the returned future resolves to its result."""
-        if self._worker is None or self._wakeup is None:
+        if not self._workers or self._wakeup is None:
             raise RuntimeError("scheduler not started")
         if self._queued_samples + size > self._config.max_queued_samples and self._queue:
             raise OverloadedError(
@@ -121,19 +152,29 @@ class BatchScheduler(Generic[Item, Result]):
         self._wakeup.set()
         return future
 
-    async def _work(self) -> None:
+    async def _work(self, worker: int) -> None:
+        """One worker: the next cut batch, or a new cut of the queue when none is waiting.
+
+        All workers run on the event loop's thread, so the queue and the cut list need no lock; the only
+        awaits are the gathering wait and the batch itself, after which the state is re-checked.
+        """
         assert self._wakeup is not None
         loop = asyncio.get_running_loop()
         while True:
-            if not self._queue:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-            await self._gather_more()
-            taken = self._take()
-            for batch in self._cut(taken):
-                live = [p for p in batch if not p.future.cancelled()]
-                if live:
-                    await self._run(loop, live)
+            if not self._ready:
+                if not self._queue:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                await self._gather_more()
+                if not self._ready and self._queue:  # another worker may have cut meanwhile
+                    self._ready.extend(self._cut(self._take()))
+                if not self._ready:
+                    continue
+            batch = self._ready.popleft()
+            live = [p for p in batch if not p.future.cancelled()]
+            if live:
+                await self._run(loop, worker, live)
 
     async def _gather_more(self) -> None:
         """Wait up to max_wait_ms for company, unless the budget is already full.
@@ -142,6 +183,8 @@ class BatchScheduler(Generic[Item, Result]):
         costs the event loop nothing; it re-checks the budget on each arrival.
         """
         assert self._wakeup is not None
+        if not self._queue:
+            return
         deadline = self._queue[0].enqueued + self._config.max_wait_ms / 1000.0
         while (
             self._queued_samples < self._config.max_batch_samples
@@ -184,31 +227,39 @@ class BatchScheduler(Generic[Item, Result]):
             batches.append(current)
         return batches
 
-    async def _run(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending[Item, Result]]) -> None:
+    async def _run(
+        self, loop: asyncio.AbstractEventLoop, worker: int, batch: list[_Pending[Item, Result]]
+    ) -> None:
         items = [p.item for p in batch]
         started = time.perf_counter()
         try:
-            results = await loop.run_in_executor(self._executor, self._run_batch, items)
+            results = await loop.run_in_executor(self._executors[worker], self._run_batch, items)
         except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
+            if isinstance(exc, asyncio.CancelledError):  # close(): the batch's callers must not wait forever
+                _fail(batch, OverloadedError("engine is shutting down", retry_after_s=1.0))
                 raise
             if self._is_oom(exc) and len(batch) > 1:
                 self.stats.oom_splits += 1
                 half = len(batch) // 2
                 log.warning("out of memory on a batch of %d; splitting", len(batch))
-                await self._run(loop, batch[:half])
-                await self._run(loop, batch[half:])
+                await self._run(loop, worker, batch[:half])
+                await self._run(loop, worker, batch[half:])
                 return
             log.exception("batch of %d failed", len(batch))
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(exc)
+            _fail(batch, exc)
             return
         self.stats.busy_s += time.perf_counter() - started
         self.stats.batches += 1
+        self.stats.worker_batches[worker] += 1
         self.stats.items += len(batch)
         self.stats.padded_samples += batch[0].size * len(batch)
         self.stats.real_samples += sum(p.size for p in batch)
         for pending, result in zip(batch, results, strict=True):
             if not pending.future.done():
                 pending.future.set_result(result)
+
+
+def _fail(batch: Sequence[_Pending[Item, Result]], exc: BaseException) -> None:
+    for pending in batch:
+        if not pending.future.done():
+            pending.future.set_exception(exc)

@@ -62,6 +62,9 @@ class Settings:
     dtype: str | None = None
     # CUDA graphs for small batches (Paraformer on CUDA; ignored elsewhere): lower idle latency.
     cuda_graphs: bool = True
+    # Batch workers on the one device (each its own thread and CUDA stream): one dispatches kernels while
+    # another waits on the GPU. 1 (the default) runs one batch at a time.
+    device_workers: int = 1
     # Bearer token of the TenantService; unset disables that service (the CLI still manages tenants).
     admin_token: str | None = None
     api_key_pepper: str | None = None  # HMAC key for stored API key hashes (keep it with the database)
@@ -196,6 +199,8 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"log_format: {settings.log_format!r} is not 'kv' or 'json'")
     if not 1 <= settings.frontend_processes <= 256:
         raise ConfigError(f"frontend_processes: {settings.frontend_processes} is not in 1..256")
+    if not 1 <= settings.device_workers <= 16:
+        raise ConfigError(f"device_workers: {settings.device_workers} is not in 1..16")
     if settings.frontend_shm_mb < 1:
         raise ConfigError("frontend_shm_mb: must be positive")
     for name in (

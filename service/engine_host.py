@@ -66,6 +66,7 @@ def load_engine(
     vad_model_dir: Path | None,
     punc_model_dir: Path | None,
     cuda_graphs: bool = True,
+    device_workers: int = 1,
 ) -> EngineLike:
     """Blocking load of the real engine (imports torch)."""
     from asr_engine.engine import Engine, EngineConfig
@@ -76,7 +77,7 @@ def load_engine(
         dtype=dtype,
         vad_model_dir=vad_model_dir,
         punc_model_dir=punc_model_dir,
-        config=EngineConfig(cuda_graphs=cuda_graphs),
+        config=EngineConfig(cuda_graphs=cuda_graphs, device_workers=device_workers),
     )
     return engine
 

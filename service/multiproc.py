@@ -298,6 +298,7 @@ async def _engine_process(spec: _ChildSpec) -> int:
             device=settings.device,
             dtype=settings.dtype,
             cuda_graphs=settings.cuda_graphs,
+            device_workers=settings.device_workers,
         )
     )
     stopping = asyncio.ensure_future(stop.wait())

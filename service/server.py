@@ -137,6 +137,7 @@ async def create_server(
                 vad_model_dir=settings.vad_model_dir,
                 punc_model_dir=settings.punc_model_dir,
                 cuda_graphs=settings.cuda_graphs,
+                device_workers=settings.device_workers,
             )
 
     host.start(loader, on_ready)

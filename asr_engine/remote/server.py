@@ -4,7 +4,7 @@ Each front-end connects once over a Unix domain socket, says which arena file it
 the served model's ``ModelInfo`` back. From then on every ``SEGMENT`` message names a block of that
 arena; the block is read in place (a view, no copy on a CPU device) and submitted to the engine's
 scheduler, and the ``Hypothesis`` goes back when the batch is done. The event loop does only this, so
-the device thread gets the GIL nearly to itself.
+the device threads get the GIL nearly to themselves.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class _FrontendConnection(FramedProtocol):
             future.cancel()  # the scheduler skips cancelled segments still waiting for a batch
         self._pending.clear()
         log.info("front-end %s disconnected", self._name)
-        # The arena is not unmapped here: a batch in the device thread may still read its views.
+        # The arena is not unmapped here: a batch in a device thread may still read its views.
         self._arena = None
 
     def abort(self) -> None:
@@ -143,8 +143,13 @@ class _FrontendConnection(FramedProtocol):
 
 
 def load_served_engine(
-    model_dir: str | Path | None, *, device: str, dtype: str | None, cuda_graphs: bool = True
+    model_dir: str | Path | None,
+    *,
+    device: str,
+    dtype: str | None,
+    cuda_graphs: bool = True,
+    device_workers: int = 1,
 ) -> Engine:
     """Blocking: the engine process's ``Engine``: the model only (VAD and punctuation live in front-ends)."""
-    config = EngineConfig(vad="none", cuda_graphs=cuda_graphs)
+    config = EngineConfig(vad="none", cuda_graphs=cuda_graphs, device_workers=device_workers)
     return Engine.load(model_dir, device=device, dtype=dtype, config=config)
