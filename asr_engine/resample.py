@@ -95,6 +95,13 @@ def sinc_kernel(orig_hz: int, new_hz: int, device: torch.device | None = None) -
     return _cached(("dense", orig, new, str(dev)), build)  # type: ignore[no-any-return]
 
 
+def _kernel_matrix(orig_hz: int, new_hz: int, device: torch.device) -> torch.Tensor:
+    """The dense kernel as a contiguous (2*width + orig, new) matrix: one output block per window row."""
+    kernel, _ = sinc_kernel(orig_hz, new_hz, device)
+    orig, new, _, _ = _geometry(orig_hz, new_hz)
+    return _cached(("matrix", orig, new, str(device)), lambda: kernel[:, 0, :].T.contiguous())  # type: ignore[no-any-return]
+
+
 def _sparse_kernel(orig_hz: int, new_hz: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-phase non-zero taps: weights (new, 2*width+1) and each phase's first tap index (new,)."""
     orig, new, base_freq, width = _geometry(orig_hz, new_hz)
@@ -152,10 +159,18 @@ def _resample_tensor(wave: torch.Tensor, orig_hz: int, new_hz: int) -> torch.Ten
     kernel, _ = sinc_kernel(orig_hz, new_hz, wave.device)
     length = flat.shape[-1]
     padded = F.pad(flat, (width, width + orig))
-    # On CUDA, cuDNN may use TF32 for float32 convolutions; float64 keeps the result within 1e-6.
-    work = torch.float64 if wave.device.type == "cuda" else flat.dtype
-    out = F.conv1d(padded[:, None].to(work), kernel.to(work), stride=orig).to(flat.dtype)  # (n, new, frames)
-    out = out.transpose(1, 2).reshape(flat.shape[0], -1)
+    if wave.device.type == "cuda":
+        # cuDNN may use TF32 for float32 convolutions; float64 keeps the result within 1e-6.
+        work = torch.float64
+        out = F.conv1d(padded[:, None].to(work), kernel.to(work), stride=orig).to(
+            flat.dtype
+        )  # (n, new, frames)
+        out = out.transpose(1, 2).reshape(flat.shape[0], -1)
+    else:
+        # The same sums as one GEMM over strided windows (no copy): 2.6x faster than a strided conv1d on
+        # a CPU, equal to float rounding (4e-8 on 44.1 kHz speech), and the form StreamResampler uses.
+        windows = padded.unfold(-1, 2 * width + orig, orig)  # (n, frames, span)
+        out = (windows @ _kernel_matrix(orig_hz, new_hz, wave.device)).reshape(flat.shape[0], -1)
     target = math.ceil(new * length / orig)
     return out[..., :target].reshape(*shape[:-1], -1)
 
@@ -201,7 +216,7 @@ class StreamResampler:
         self._matrix = (
             None
             if self._sparse or orig_hz == new_hz
-            else sinc_kernel(orig_hz, new_hz)[0][:, 0, :].T.contiguous()
+            else _kernel_matrix(orig_hz, new_hz, torch.device("cpu"))
         )
         # Input not yet fully used, starting at the next block's first tap; the one-shot form's left padding.
         self._buffer = np.zeros(self._width, dtype=np.float32)
