@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One device call (~5 minutes on an H100): gRPC throughput of the full-size Paraformer-large (random weights,
 # bf16) with 1, 4, 8 and 12 front-end processes (`lingting serve --frontends N`), unary 16 kHz WAV at c=256.
-#   grpc-fe<N>.json   one loadgen result per N (RTFx, latency, CPU per server process, GPU memory)
+#   grpc-fe<N>.json   one loadgen result per N (RTFx, latency, CPU per server process, GPU memory);
+#                     grpc-fe<N>-dw<W>.json with W > 1 device workers in the engine process
 #   grpc-fe<N>-noitn.json  the largest N again without ITN (BENCH_NO_ITN_TOO=0 skips). The random model's
 #                     output is all CJK, so every request takes the Chinese ITN: wetext's FSTs (~7 ms of CPU a
 #                     request here) if its wheel is installed there, else the built-in rules (~0.1 ms); a
@@ -14,6 +15,8 @@
 #        BENCH_CLIENT_PROCS [4]  BENCH_CHANNELS [64] connections per client process (SO_REUSEPORT spreads
 #        connections, not calls: 16 connections over 12 front-ends would leave some idle)
 #        LEVEL_BOX [100] seconds per N  BENCH_DEVICE [cuda]  BENCH_DTYPE [bf16]
+#        BENCH_DEVICE_WORKERS [1] the engine's device_workers (batch threads, one CUDA stream each); a list
+#        ("1 2") runs every level once per value, for an A/B in one call
 #        BENCH_SMALL [0] (1: a 4-block model, for a dry run on a CPU)  BENCH_NO_WHEELS (skip the install)
 # No `set -e`: every step has its own time box, and one failed level must not lose the others' results.
 set -u
@@ -40,8 +43,10 @@ DURATION=${BENCH_DURATION_S:-30}
 CONC=${BENCH_CONCURRENCY:-256}
 FRONTENDS=${BENCH_FRONTENDS:-1 4 8 12}
 runs=()
-for n in $FRONTENDS; do runs+=("$n:itn"); done
-[ "${BENCH_NO_ITN_TOO:-1}" = 1 ] && runs+=("${n}:noitn")
+for dw in ${BENCH_DEVICE_WORKERS:-1}; do
+  for n in $FRONTENDS; do runs+=("$n:itn:$dw"); done
+  [ "${BENCH_NO_ITN_TOO:-1}" = 1 ] && runs+=("${n}:noitn:$dw")
+done
 export BENCH_COMMIT=${BENCH_COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}
 
 step "machine (commit $BENCH_COMMIT)"
@@ -76,21 +81,22 @@ fi
 
 : >"$OUT/servers.log"
 for run in "${runs[@]}"; do
-  n=${run%%:*}
+  IFS=: read -r n kind dw <<<"$run"
   name=grpc-fe$n
+  [ "$dw" != 1 ] && name=$name-dw$dw
   itn=()
-  if [ "${run#*:}" = noitn ]; then
+  if [ "$kind" = noitn ]; then
     name=$name-noitn
     itn=(--no-itn)
   fi
-  step "gRPC unary WAV, c=$CONC, $n front-end process(es), ${DURATION} s ${itn[*]}"
+  step "gRPC unary WAV, c=$CONC, $n front-end process(es), $dw device worker(s), ${DURATION} s ${itn[*]}"
   log="$WORK/server-$name.log"
   rm -f "$log"
   # timeout signals loadgen's whole process group: the server stops in order and loadgen keeps its rows.
   timeout -k 15 "${LEVEL_BOX:-100}" "$PY" -m bench.loadgen --serve --frontends "$n" --model-dir "$MODEL" \
     --device "$DEVICE" --dtype "$DTYPE" --corpus "$CORPUS" --mode unary --format wav --concurrency "$CONC" \
     --duration-s "$DURATION" --warmup-s 3 --processes "${BENCH_CLIENT_PROCS:-4}" \
-    --channels "${BENCH_CHANNELS:-64}" --server-log "$log" \
+    --channels "${BENCH_CHANNELS:-64}" --server-log "$log" --server-setting "device_workers=$dw" \
     "${itn[@]}" --json "$OUT/$name.json" 2>&1 | grep -v "^{" | tail -4
   echo "loadgen exit ${PIPESTATUS[0]}"
   {
@@ -111,23 +117,24 @@ done
 
 step "summary"
 "$PY" - "$OUT" <<'EOF'
-import json, sys
+import json, re, sys
 from pathlib import Path
 
 out = Path(sys.argv[1])
 rows = []
-def order(path):
-    n, _, rest = path.stem.removeprefix("grpc-fe").partition("-")
-    return int(n), rest
+def parse(path):
+    m = re.fullmatch(r"grpc-fe(\d+)(?:-dw(\d+))?(-noitn)?", path.stem)
+    return (int(m[1]), int(m[2] or 1), bool(m[3])) if m else None
 
-for path in sorted(out.glob("grpc-fe*.json"), key=order):
+for path in sorted((p for p in out.glob("grpc-fe*.json") if parse(p)), key=lambda p: (parse(p)[1], parse(p)[0], parse(p)[2])):
     doc = json.loads(path.read_text())
     n = doc.get("server", {}).get("frontends")
     for row in doc.get("rows", []):
         by = row.get("cores_by_process") or {}
         rows.append({
             "frontends": n,
-            "itn": not path.stem.endswith("-noitn"),
+            "device_workers": parse(path)[1],
+            "itn": not parse(path)[2],
             "setting": row.get("setting"),
             "rtfx": row.get("rtfx"),
             "requests_per_s": row.get("requests_per_s"),
@@ -144,9 +151,9 @@ for path in sorted(out.glob("grpc-fe*.json"), key=order):
             "date": doc.get("meta", {}).get("date"),
         })
 (out / "summary.json").write_text(json.dumps(rows, indent=1))
-print(f"{'N':>3} {'itn':>5} {'RTFx':>8} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'srv p50':>8} {'cores':>6} {'engine':>6} {'fronts':>6} {'client':>6} errors")
+print(f"{'N':>3} {'dw':>3} {'itn':>5} {'RTFx':>8} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'srv p50':>8} {'cores':>6} {'engine':>6} {'fronts':>6} {'client':>6} errors")
 for r in rows:
-    print(f"{r['frontends']!s:>3} {r['itn']!s:>5} {r['rtfx']!s:>8} {r['requests_per_s']!s:>7} {r['latency_p50_ms']!s:>8} "
+    print(f"{r['frontends']!s:>3} {r['device_workers']!s:>3} {r['itn']!s:>5} {r['rtfx']!s:>8} {r['requests_per_s']!s:>7} {r['latency_p50_ms']!s:>8} "
           f"{r['latency_p99_ms']!s:>8} {r['server_p50_ms']!s:>8} {r['cores_server']!s:>6} {r['cores_engine']!s:>6} "
           f"{r['cores_frontends']!s:>6} {r['cores_client']!s:>6} {r['errors']}")
 EOF

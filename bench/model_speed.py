@@ -37,11 +37,14 @@ SAMPLE_RATE = 16000
 Decode = Callable[[torch.Tensor, torch.Tensor, Sequence[Any]], list[Any]]
 
 
-def _load(model_dir: Path, dtype: str, graphs: bool, device: str = "cuda") -> Any:
+def _load(model_dir: Path, dtype: str, graphs: bool, device: str = "cuda", workers: int = 1) -> Any:
     from asr_engine.engine import Engine, EngineConfig
 
     return Engine.load(
-        model_dir, device=device, dtype=dtype, config=EngineConfig(vad="none", cuda_graphs=graphs)
+        model_dir,
+        device=device,
+        dtype=dtype,
+        config=EngineConfig(vad="none", cuda_graphs=graphs, device_workers=workers),
     )
 
 
@@ -174,11 +177,11 @@ def run_setting(args: argparse.Namespace, graphs: bool) -> dict[str, Any]:
     result["model"] = model_rows(engine, args.corpus, batch_sizes, args.min_time_s)
     if graphs and engine._graphs is not None:
         result["identity"] = identity(engine, args.corpus, args.identity_utts)
-    # The engine's own thread becomes the graphs' owner: a fresh engine for the latency rows.
+    # A fresh engine for the latency rows (its scheduler and ``device_workers`` device threads).
     del engine
     gc.collect()
     torch.cuda.empty_cache()
-    engine = _load(args.model_dir, args.dtype, graphs, args.device)
+    engine = _load(args.model_dir, args.dtype, graphs, args.device, args.device_workers)
     result["latency"] = asyncio.run(_latency(engine, args.corpus, args.latency_repeats))
     if graphs and engine._graphs is not None:
         result["latency_graph_stats"] = {k: v for k, v in vars(engine._graphs.stats).items()}
@@ -199,6 +202,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--min-time-s", type=float, default=2.0)
     parser.add_argument("--latency-repeats", type=int, default=50)
     parser.add_argument("--identity-utts", type=int, default=64)
+    parser.add_argument(
+        "--device-workers",
+        type=int,
+        default=1,
+        help="batch workers of the latency rows' engine (device_workers)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
