@@ -65,7 +65,7 @@ class GraphSettings:
 
 @dataclass
 class GraphStats:
-    """Counters for benchmarks and logs (changed under the runner's lock)."""
+    """Counters for benchmarks and logs (changed under the runner's locks)."""
 
     replays: int = 0
     eager_batches: int = 0
@@ -124,6 +124,7 @@ class ParaformerGraphs:
         self._decoder: dict[tuple[int, int, int], _Decoder] = {}
         self._pool: Any = None
         self._lock = threading.Lock()  # one device worker at a time captures or replays
+        self._stats_lock = threading.Lock()  # eager counts: also bumped by batches that never take ``_lock``
         self._released: torch.cuda.Event | None = None  # recorded on the last holder's stream
         self._failed: str | None = None  # a capture failed: eager from then on
         self.warmed = False
@@ -136,8 +137,8 @@ class ParaformerGraphs:
         n_items, frames = feats.shape[0], feats.shape[1]
         b = batch_bucket(n_items, self.settings.batch_buckets)
         t = time_bucket(frames, self.settings.frame_bucket, self.settings.max_frames)
-        if b is None or t is None:  # decided by the shape alone: no lock, so large batches never wait
-            with self._lock:
+        if b is None or t is None:  # decided by the shape alone: large batches never wait for the lock
+            with self._stats_lock:
                 self.stats.eager("shape outside the buckets")
             return self.model.decode_batch(feats, feat_lengths, requests)
         with self._holding():
@@ -145,7 +146,8 @@ class ParaformerGraphs:
                 acoustic = self._acoustic.get((b, t)) or self._capture_acoustic(b, t)
                 if acoustic is not None:
                     return self._replay(acoustic, feats, feat_lengths, requests, b, t)
-            self.stats.eager("capture failed" if self._failed else "graph budget")
+            with self._stats_lock:
+                self.stats.eager("capture failed" if self._failed else "graph budget")
         return self.model.decode_batch(feats, feat_lengths, requests)
 
     @contextlib.contextmanager
@@ -188,7 +190,8 @@ class ParaformerGraphs:
             decoder = self._decoder.get((b, t, n)) or self._capture_decoder(b, t, n)
             if decoder is None:
                 ids = self.model.argmax_ids(ac, n)[:n_items].cpu()
-                self.stats.eager("decoder: capture failed" if self._failed else "decoder graph budget")
+                with self._stats_lock:
+                    self.stats.eager("decoder: capture failed" if self._failed else "decoder graph budget")
             else:
                 decoder.graph.replay()
                 ids = decoder.ids[:n_items].cpu()
