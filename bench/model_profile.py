@@ -242,6 +242,8 @@ def _flags(func: Any, args: Any, kwargs: Any, out: Any) -> list[str]:
     if name == "copy_":  # copy_(dst, src): dst is the result
         outputs, inputs = inputs[:1], inputs[1:]
     flags: list[str] = []
+    if name in _FILL_OPS:  # reads no values: only a strided (partial) fill is worth noting
+        return ["strided_output"] if any(not t.is_contiguous() for t in outputs) else []
     floats = {t.dtype for t in inputs if t.is_floating_point() and t.dim() > 0}
     if len(floats) > 1 and name not in ("to", "_to_copy", "copy_"):
         flags.append("mixed_dtypes")
@@ -349,7 +351,7 @@ def dtype_tables(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | {row['calls']} | " + " | ".join(cells) + " |")
     total = [str(report["flagged_calls"][f]) for f in DTYPE_FLAGS]
     lines += ["| **all** | " + str(report["kernel_ops"]) + " | " + " | ".join(total) + " |", ""]
-    lines += ["| call site | op | flags (calls) | example |", "|---|---|---|---|"]
+    lines += ["| call site | op | flags (calls) | first call with the first flag |", "|---|---|---|---|"]
     for row in report["by_site"]:
         flags = ", ".join(f"{f} {row[f]}" for f in DTYPE_FLAGS if f in row)
         lines.append(f"| {row['site']} | {row['op']} | {flags} | {row['example']} |")
