@@ -22,8 +22,10 @@ M=/tmp/run/lingting-mini
 TOTAL=$($PY -c "print($MIN1 + $MIN2)")
 say() { echo "[$(($(date +%s) - T0)) s] $*"; }
 mkdir -p "$OUT" /tmp/run /tmp/ckpt
-if [ ! -e "$TTS/usr/bin/espeak-ng" ]; then
-  mkdir -p "$TTS" && xz -T0 -dc "$G/tts.tar.xz" | tar xf - -C "$TTS"
+# unpack again when the carried tar.xz changed (a machine still warm from an earlier run keeps its old tree)
+SUM=$(sha256sum "$G/tts.tar.xz" | cut -c1-64)
+if [ "$(cat "$TTS/.tar_sha256" 2>/dev/null)" != "$SUM" ]; then
+  mkdir -p "$TTS" && xz -T0 -dc "$G/tts.tar.xz" | tar xf - -C "$TTS" && echo "$SUM" > "$TTS/.tar_sha256"
   say "unpacked the TTS engines"
 fi
 [ -e /usr/share/festival ] || cp -r "$TTS/usr/share/festival" /usr/share/festival
