@@ -210,8 +210,10 @@ DTYPE_FLAGS = (
     "fp32_from_low",  # a float32 result computed from bf16/fp16 inputs
     "dtype_copy",  # _to_copy/copy_ whose only job is a dtype change
     "layout_copy",  # a same-dtype copy (contiguous, clone, pad, cat, copy_)
-    "strided_input",  # an input that is neither contiguous nor a broadcast
-    "strided_output",  # a result that is not contiguous (the next elementwise op reads it strided)
+    "transposed_input",  # a strided input whose last dim is not contiguous (uncoalesced on a GPU)
+    "strided_input",  # any other strided input: a slice or split view with a contiguous last dim
+    "transposed_output",  # a result whose last dim is not contiguous (the next op reads it transposed)
+    "strided_output",  # any other non-contiguous result
     "broadcast_input",  # an input smaller than the result (stride 0 on a GPU)
 )
 
@@ -235,8 +237,13 @@ def _call_site() -> str:
     return "(outside asr_engine)"
 
 
+def _transposed(t: torch.Tensor) -> bool:
+    return t.shape[-1] > 1 and t.stride(-1) != 1
+
+
 def _flags(func: Any, args: Any, kwargs: Any, out: Any) -> list[str]:
     name = func.overloadpacket.__name__
+    kwargs = {k: v for k, v in kwargs.items() if k != "out"}  # an ``out=`` tensor is the result
     inputs = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
     outputs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
     if name == "copy_":  # copy_(dst, src): dst is the result
@@ -254,17 +261,21 @@ def _flags(func: Any, args: Any, kwargs: Any, out: Any) -> list[str]:
         dst = {t.dtype for t in outputs}
         flags.append("dtype_copy" if src != dst else "layout_copy")
     shape = outputs[0].shape if outputs else None
-    broadcast = strided = False
+    broadcast = False
+    strided: set[str] = set()
     for t in inputs:
         if t.dim() == 0 or t.numel() <= 1:
             continue
-        if (shape is not None and t.shape != shape) or any(s == 0 for s in t.stride()):
+        resized = name not in _COPY_OPS and shape is not None and t.shape != shape  # pad/cat resize
+        if resized or any(s == 0 for s in t.stride()):
             broadcast = True
         elif not t.is_contiguous():
-            strided = True
-    if strided:
-        flags.append("strided_input")
-    if any(t.dim() > 0 and t.numel() > 1 and not t.is_contiguous() for t in outputs):
+            strided.add("transposed_input" if _transposed(t) else "strided_input")
+    flags += sorted(strided, key=DTYPE_FLAGS.index)
+    odd = [t for t in outputs if t.dim() > 0 and t.numel() > 1 and not t.is_contiguous()]
+    if any(_transposed(t) for t in odd):
+        flags.append("transposed_output")
+    elif odd:
         flags.append("strided_output")
     if broadcast and _is_elementwise(func):
         flags.append("broadcast_input")
@@ -339,7 +350,17 @@ def audit_dtypes(model: Any, feats: torch.Tensor, lengths: torch.Tensor) -> dict
 
 def dtype_tables(report: dict[str, Any]) -> str:
     """Markdown tables of an ``audit_dtypes`` report (per op, then per call site)."""
-    short = ("mixed", "fp32<-low", "dtype copy", "layout copy", "strided in", "strided out", "bcast in")
+    short = (
+        "mixed",
+        "fp32<-low",
+        "dtype copy",
+        "layout copy",
+        "transp. in",
+        "strided in",
+        "transp. out",
+        "strided out",
+        "bcast in",
+    )
     lines = [
         f"kernel ops {report['kernel_ops']}, elementwise (pointwise + copies) {report['elementwise_ops']}",
         "",
