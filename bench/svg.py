@@ -28,11 +28,9 @@ def nice_ticks(low: float, high: float, log: bool, count: int = 6) -> list[float
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
     first = math.floor(low / step) * step
-    ticks = []
-    value = first
-    while value <= high + step * 0.5:
-        ticks.append(round(value, 10))
-        value += step
+    ticks = [round(first, 10)]
+    while ticks[-1] < high:  # the last tick covers the maximum, so no point falls off the axis
+        ticks.append(round(first + len(ticks) * step, 10))
     return ticks
 
 

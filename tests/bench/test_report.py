@@ -123,3 +123,147 @@ def test_percentiles_nearest_rank() -> None:
     assert percentiles([]) == {}
     points = cdf_points(range(1000))
     assert len(points) == 101 and points[0] == 0 and points[-1] == 999 and points == sorted(points)
+
+
+def _server_doc(
+    frontends: int, rows: list[dict[str, Any]], date: str, no_itn: bool = False
+) -> dict[str, Any]:
+    processes = {"supervisor": 1, "engine": 2, **{f"frontend-{i}": 3 + i for i in range(frontends)}}
+    return {
+        "kind": "grpc",
+        "meta": {**_meta("loadgen --serve" + (" --no-itn" if no_itn else "")), "date": date},
+        "rows": rows,
+        "server": {"frontends": frontends, "settings": {}, "processes": processes},
+    }
+
+
+def _mp_row(concurrency: int, rtfx: float, frontends: int, **extra: Any) -> dict[str, Any]:
+    by_role = {"supervisor": 0.0, "engine": 1.0, **{f"frontend-{i}": 0.1 for i in range(frontends)}}
+    total = round(sum(by_role.values()), 2)
+    return {
+        **_grpc_row("wav", concurrency, rtfx),
+        "cores_by_process": by_role,
+        "cores_server": total,
+        **extra,
+    }
+
+
+def _model_speed_doc() -> dict[str, Any]:
+    def model(batch: int, rtfx: float) -> dict[str, Any]:
+        return {"setting": f"model batch={batch}", "batch_size": batch, "rtfx": rtfx, "ms_per_batch": 5.0}
+
+    latency = [{"setting": "idle latency, one file", "server_ms": percentiles([8.0, 9.0])}]
+    return {
+        "kind": "model_speed",
+        "meta": _meta("model_speed"),
+        "rows": [],
+        "settings": {
+            "eager": {"model": [model(1, 400.0), model(256, 14000.0)], "latency": latency},
+            "graphs": {
+                "model": [model(1, 1900.0), model(256, 13900.0)],
+                "latency": latency,
+                "warm_up": {"graphs": 70, "s": 2.8},
+                "identity": {"utterances": 4, "batch=5": {"identical": 3, "different": 1, "tokens": 9}},
+            },
+        },
+    }
+
+
+def _write_multiproc_run(folder: Path) -> Path:
+    """Front-end sweep (1, 4, 12 and 12 without ITN), an idle c=1 file, model speed and an A/B subfolder."""
+    (folder / "ab").mkdir(parents=True)
+    docs = {
+        "grpc-fe1.json": _server_doc(1, [_grpc_row("wav", 256, 3000.0)], "2026-11-21 22:10:00Z"),
+        "grpc-fe4.json": _server_doc(4, [_mp_row(256, 6000.0, 4)], "2026-11-21 22:11:00Z"),
+        "grpc-fe12.json": _server_doc(12, [_mp_row(256, 7600.0, 12)], "2026-11-21 22:12:00Z"),
+        "grpc-fe12-noitn.json": _server_doc(12, [_mp_row(256, 7700.0, 12)], "2026-11-21 22:13:00Z", True),
+        "grpc-idle.json": _server_doc(
+            12,
+            [
+                _mp_row(1, 600.0, 12, server_ms=percentiles([10.0, 136.0])),
+                _mp_row(0, 2600.0, 12, open_loop=True, offered_rtfx=2650.0, latency_ms=percentiles([500.0])),
+            ],
+            "2026-11-21 22:14:00Z",
+        ),
+        "grpc-idle-warm-all.json": _server_doc(
+            12, [_mp_row(1, 800.0, 12, server_ms=percentiles([12.0, 14.0]))], "2026-11-21 22:15:00Z"
+        ),
+        "model_speed.json": _model_speed_doc(),
+        "ab/old-grpc-fe12.json": _server_doc(12, [_mp_row(256, 50000.0, 12)], "2026-11-21 22:16:00Z"),
+    }
+    for name, doc in docs.items():
+        (folder / name).write_text(json.dumps(doc))
+    (folder / "summary.json").write_text(json.dumps([{"frontends": 1}]))
+    (folder / "NOTES.md").write_text("### Notes on this run\n\nverbatim sentence.\n")
+    return folder
+
+
+def test_multiprocess_targets_skip_itn_off_and_ab_and_use_the_newest_single_caller(tmp_path: Path) -> None:
+    run = load_run(_write_multiproc_run(tmp_path / "mp"))
+    targets = {t.name: t for t in check_targets(run)}
+    wav = targets["gRPC throughput, 16 kHz WAV"]
+    assert (
+        wav.number == 7600.0 and "12 front-ends, grpc-fe12.json" in wav.value
+    )  # not 7,700 (ITN off), not A/B
+    p99 = targets["Idle, one 5-10 s file: server p99"]
+    assert p99.number == 14.0 and p99.met is True and "grpc-idle-warm-all.json" in p99.value
+    assert targets["Half of peak load: client p99"].met is False
+    assert [d["_file"] for d in run.sub_docs] == ["ab/old-grpc-fe12.json"]
+
+
+def test_multiprocess_section_tables_and_plots(tmp_path: Path) -> None:
+    run_dir = _write_multiproc_run(tmp_path / "2026-11-21-mp")
+    out, plots = tmp_path / "RESULTS.md", tmp_path / "plots"
+    text = write_report([run_dir], out, plots)
+    assert "| `grpc-fe12-noitn.json` | 12 (ITN off) |" in text
+    assert "| `grpc-fe1.json` | 1 | grpc unary wav c=256 | 3,000 |" in text and "6.5 (one process)" in text
+    assert "2.20 = 1.00 + 1.20 (0.10-0.10 each)" in text  # engine + 12 front-ends at 0.1 core
+    assert "### A/B runs of other trees" in text and "`ab/old-grpc-fe12.json`" in text
+    assert "| 256 | 14,000 (5.0 ms) | 13,900 (5.0 ms) |" in text
+    assert "| warm-up at start | - | 70 graphs in 2.8 s |" in text and "batch=5: 3 of 4 identical" in text
+    assert "verbatim sentence." in text
+    names = sorted(p.name for p in plots.glob("*.svg"))
+    assert names == [
+        "2026-11-21-mp-frontends.svg",
+        "2026-11-21-mp-latency-cdf.svg",
+        "2026-11-21-mp-model-speed.svg",
+    ]
+    frontends = ET.fromstring((plots / "2026-11-21-mp-frontends.svg").read_text(encoding="utf-8"))
+    ns = "{http://www.w3.org/2000/svg}"
+    assert len(frontends.findall(f".//{ns}circle")) == 4  # 1, 4, 12 front-ends with ITN; 12 without
+    for name in names:
+        assert f"](plots/{name})" in text
+
+
+def test_standing_takes_best_throughput_and_newest_latency(tmp_path: Path) -> None:
+    old = _write_run(tmp_path / "2026-11-20-old")  # 25,000x, idle p99 40 ms, dated 20:00
+    new = _write_multiproc_run(tmp_path / "2026-11-21-mp")  # 7,600x, idle p99 14 ms, dated 22:15
+    profile = tmp_path / "2026-11-21-profile"
+    profile.mkdir()
+    (profile / "prof_b1.txt").write_text("table")
+    (profile / "NOTES.md").write_text("run of 2026-11-21 21:25Z\n")
+    text = write_report([old, new, profile], tmp_path / "RESULTS.md", tmp_path / "plots")
+    standing = text.split("## Current standing (issue 7 targets)")[1].split("\n## Run")[0]
+    wav = next(line for line in standing.splitlines() if line.startswith("| gRPC throughput, 16 kHz WAV"))
+    assert (
+        "25,000x" in wav
+        and "[2026-11-20-old](#run-2026-11-20-old)" in wav
+        and "7,600x ([2026-11-21-mp]" in wav
+    )
+    idle = next(
+        line for line in standing.splitlines() if line.startswith("| Idle, one 5-10 s file: server p99")
+    )
+    assert "14.0 ms" in idle and "| met |" in idle and "40.0 ms ([2026-11-20-old]" in idle
+    mp3 = next(line for line in standing.splitlines() if line.startswith("| gRPC throughput, 44.1 kHz MP3"))
+    assert "decode_rate.py" in mp3  # MP3 is below its goal in the old run; the remark stays
+    order = [line for line in text.splitlines() if line.startswith("## Run ")]
+    assert order == ["## Run 2026-11-21-mp", "## Run 2026-11-21-profile", "## Run 2026-11-20-old"]
+    assert "[`prof_b1.txt`](2026-11-21-profile/prof_b1.txt)" in text
+
+
+def test_linear_ticks_cover_the_maximum() -> None:
+    from bench.svg import nice_ticks
+
+    for high in (1.0, 10.4, 12.0, 14093.0, 20000.0):
+        ticks = nice_ticks(0.0, high, log=False)
+        assert ticks[-1] >= high and ticks[-2] < high and ticks == sorted(ticks)
