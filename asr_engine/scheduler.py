@@ -43,6 +43,11 @@ class SchedulerConfig:
     max_wait_ms: float = 2.0
     max_queued_samples: int = 16000 * 3600 * 4  # four hours of audio waiting, then OverloadedError
 
+    @classmethod
+    def for_seconds(cls, max_batch_s: float, max_wait_ms: float) -> SchedulerConfig:
+        """The defaults with the batch budget given in seconds of padded audio and the gathering wait."""
+        return cls(max_batch_samples=int(max_batch_s * 16000), max_wait_ms=max_wait_ms)
+
 
 @dataclass
 class SchedulerStats:

@@ -65,6 +65,10 @@ class Settings:
     # Batch workers on the one device (each its own thread and CUDA stream): one dispatches kernels while
     # another waits on the GPU. 1 (the default) runs one batch at a time.
     device_workers: int = 1
+    # The batcher's limits: padded seconds of audio per batch (throughput and GPU memory grow with it) and
+    # how long a lone segment waits for company (latency at low load).
+    max_batch_s: float = 600.0
+    batch_wait_ms: float = 2.0
     # Bearer token of the TenantService; unset disables that service (the CLI still manages tenants).
     admin_token: str | None = None
     api_key_pepper: str | None = None  # HMAC key for stored API key hashes (keep it with the database)
@@ -201,6 +205,10 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"frontend_processes: {settings.frontend_processes} is not in 1..256")
     if not 1 <= settings.device_workers <= 16:
         raise ConfigError(f"device_workers: {settings.device_workers} is not in 1..16")
+    if not 1.0 <= settings.max_batch_s <= 36000.0:
+        raise ConfigError(f"max_batch_s: {settings.max_batch_s} is not in 1..36000 seconds")
+    if not 0.0 <= settings.batch_wait_ms <= 1000.0:
+        raise ConfigError(f"batch_wait_ms: {settings.batch_wait_ms} is not in 0..1000")
     if settings.frontend_shm_mb < 1:
         raise ConfigError("frontend_shm_mb: must be positive")
     for name in (

@@ -67,9 +67,12 @@ def load_engine(
     punc_model_dir: Path | None,
     cuda_graphs: bool = True,
     device_workers: int = 1,
+    max_batch_s: float = 600.0,
+    batch_wait_ms: float = 2.0,
 ) -> EngineLike:
     """Blocking load of the real engine (imports torch)."""
     from asr_engine.engine import Engine, EngineConfig
+    from asr_engine.scheduler import SchedulerConfig
 
     engine: EngineLike = Engine.load(
         model_dir,
@@ -77,7 +80,11 @@ def load_engine(
         dtype=dtype,
         vad_model_dir=vad_model_dir,
         punc_model_dir=punc_model_dir,
-        config=EngineConfig(cuda_graphs=cuda_graphs, device_workers=device_workers),
+        config=EngineConfig(
+            cuda_graphs=cuda_graphs,
+            device_workers=device_workers,
+            scheduler=SchedulerConfig.for_seconds(max_batch_s, batch_wait_ms),
+        ),
     )
     return engine
 

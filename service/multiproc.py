@@ -299,6 +299,8 @@ async def _engine_process(spec: _ChildSpec) -> int:
             dtype=settings.dtype,
             cuda_graphs=settings.cuda_graphs,
             device_workers=settings.device_workers,
+            max_batch_s=settings.max_batch_s,
+            batch_wait_ms=settings.batch_wait_ms,
         )
     )
     stopping = asyncio.ensure_future(stop.wait())

@@ -138,6 +138,8 @@ async def create_server(
                 punc_model_dir=settings.punc_model_dir,
                 cuda_graphs=settings.cuda_graphs,
                 device_workers=settings.device_workers,
+                max_batch_s=settings.max_batch_s,
+                batch_wait_ms=settings.batch_wait_ms,
             )
 
     host.start(loader, on_ready)

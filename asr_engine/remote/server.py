@@ -34,6 +34,7 @@ from asr_engine.remote.wire import (
     encode_error,
     encode_hypothesis,
 )
+from asr_engine.scheduler import SchedulerConfig
 
 __all__ = ["SegmentServer", "load_served_engine"]
 
@@ -149,7 +150,14 @@ def load_served_engine(
     dtype: str | None,
     cuda_graphs: bool = True,
     device_workers: int = 1,
+    max_batch_s: float = 600.0,
+    batch_wait_ms: float = 2.0,
 ) -> Engine:
     """Blocking: the engine process's ``Engine``: the model only (VAD and punctuation live in front-ends)."""
-    config = EngineConfig(vad="none", cuda_graphs=cuda_graphs, device_workers=device_workers)
+    config = EngineConfig(
+        vad="none",
+        cuda_graphs=cuda_graphs,
+        device_workers=device_workers,
+        scheduler=SchedulerConfig.for_seconds(max_batch_s, batch_wait_ms),
+    )
     return Engine.load(model_dir, device=device, dtype=dtype, config=config)

@@ -103,3 +103,18 @@ async def test_settings_layering(tmp_path: Path) -> None:
     config.write_text("no_such_setting = 1\n")
     with pytest.raises(ConfigError):
         load_settings(config, env={})
+
+
+def test_batching_settings_reach_the_engine_config() -> None:
+    """max_batch_s / batch_wait_ms: from the environment, range-checked, the batcher's limits."""
+    from asr_engine.scheduler import SchedulerConfig
+
+    settings = load_settings(env={"LINGTING_MAX_BATCH_S": "120", "LINGTING_BATCH_WAIT_MS": "0.5"})
+    assert settings.max_batch_s == 120.0 and settings.batch_wait_ms == 0.5
+    scheduler = SchedulerConfig.for_seconds(settings.max_batch_s, settings.batch_wait_ms)
+    assert scheduler.max_batch_samples == 120 * 16000 and scheduler.max_wait_ms == 0.5
+    assert scheduler.max_batch_items == SchedulerConfig().max_batch_items
+    with pytest.raises(ConfigError, match="max_batch_s"):
+        load_settings(env={"LINGTING_MAX_BATCH_S": "0"})
+    with pytest.raises(ConfigError, match="batch_wait_ms"):
+        load_settings(env={"LINGTING_BATCH_WAIT_MS": "-1"})
