@@ -105,7 +105,7 @@ async def test_settings_layering(tmp_path: Path) -> None:
         load_settings(config, env={})
 
 
-def test_batching_settings_reach_the_engine_config() -> None:
+async def test_batching_settings_reach_the_engine_config() -> None:
     """max_batch_s / batch_wait_ms: from the environment, range-checked, the batcher's limits."""
     from asr_engine.scheduler import SchedulerConfig
 
