@@ -47,7 +47,7 @@ def load_remote_engine(
     """Blocking: the arena, the CPU VAD and punctuation; the connection is made by ``start``."""
     config = config or EngineConfig()
     vad, vad_kind, punctuator = load_text_steps(config, vad_model_dir, punc_model_dir, torch.device("cpu"))
-    torch.set_num_threads(max(1, torch_threads))  # after the VAD: importing silero_vad sets it to 1
+    torch.set_num_threads(max(1, torch_threads))  # many front-ends share the cores: a few threads each
     arena = SharedArena.create(Path(arena_path), arena_bytes)
     recogniser = RemoteRecogniser(socket_path, arena, name=name, on_lost=on_lost)
     return RemoteEngine(recogniser, vad=vad, vad_kind=vad_kind, punctuator=punctuator, config=config)

@@ -19,6 +19,7 @@ other file. Both go through the same strict key/shape check.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import warnings
 from pathlib import Path
@@ -118,11 +119,12 @@ def bundled_weights_path(source: str = "jit") -> Path:
     """The weights file of ``source`` ("jit" or "safetensors") inside the installed ``silero-vad``."""
     if source not in _FILES:
         raise ModelLoadError(f"unknown silero weight source {source!r}; use 'jit' or 'safetensors'")
-    try:
-        import silero_vad
-    except ImportError as exc:
-        raise ModelLoadError("the silero-vad package is not installed") from exc
-    path = Path(silero_vad.__file__).resolve().parent / "data" / _FILES[source]
+    # Located, not imported: importing silero_vad calls torch.set_num_threads(1) for the whole process,
+    # which made the single-process server's CPU inference single-threaded.
+    spec = importlib.util.find_spec("silero_vad")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError("the silero-vad package is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))).resolve() / "data" / _FILES[source]
     if not path.is_file():
         raise ModelLoadError(f"silero-vad weights not found at {path}")
     return path
