@@ -31,7 +31,7 @@ for budget in ${BENCH_BUDGETS:-600 200 100}; do
   step "max_batch_s=$budget: c=256, then an open loop at half of it"
   log=$WORK/server-b$budget.log
   timeout -k 15 130 python3 -m bench.loadgen --serve --frontends 12 --model-dir "$MODEL" --device cuda --dtype bf16 \
-    --server-setting "LINGTING_MAX_BATCH_S=$budget" --corpus "$CORPUS" --mode unary --format wav --concurrency 256 \
+    --server-setting "max_batch_s=$budget" --corpus "$CORPUS" --mode unary --format wav --concurrency 256 \
     --duration-s "${BENCH_DURATION_S:-20}" --warmup-s 3 --processes 4 --channels 64 --half-peak --server-log "$log" \
     --json "$OUT/grpc-b$budget.json" 2>&1 | grep -E "realtime|half peak|rror" | tail -3
   for pid in $(grep -ohE "(supervisor|engine) pid=[0-9]+|frontends pids=[0-9,]+" "$log" 2>/dev/null | grep -oE "[0-9]+" | sort -u); do

@@ -61,7 +61,7 @@ serve() {  # name dw concurrency extra...
   shift 3
   local log=$WORK/server-$name.log
   timeout -k 15 110 "$PY" -m bench.loadgen --serve --frontends 12 --model-dir "$MODEL" --device cuda --dtype bf16 \
-    --server-setting "LINGTING_DEVICE_WORKERS=$dw" --corpus "$CORPUS" --mode unary --format wav \
+    --server-setting "device_workers=$dw" --corpus "$CORPUS" --mode unary --format wav \
     --concurrency "$conc" --warmup-s 3 --processes 4 --channels 64 --server-log "$log" --json "$OUT/$name.json" "$@" \
     2>&1 | grep -v "^{" | grep -E "realtime|half|error|Error" | tail -4
   # nothing of this level may outlive it (a leftover engine process would hold GPU memory)

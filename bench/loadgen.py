@@ -345,7 +345,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="extra LINGTING_* setting for --serve (repeatable)",
+        help="extra server setting for --serve, as name=value or LINGTING_NAME=value (repeatable)",
     )
     parser.add_argument("--server-log", type=Path)
     parser.add_argument("--corpus", type=Path, required=True)

@@ -135,7 +135,9 @@ class LingtingServer:
             values["dtype"] = dtype
         if vad_model_dir is not None:
             values["vad_model_dir"] = str(vad_model_dir)
-        values.update(settings or {})
+        # "device_workers=2" and "LINGTING_DEVICE_WORKERS=2" name the same setting (the latter used to
+        # become LINGTING_LINGTING_DEVICE_WORKERS, which the server ignores).
+        values.update({_setting_name(name): value for name, value in (settings or {}).items()})
         env.update({f"LINGTING_{name.upper()}": str(value) for name, value in values.items()})
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
         self._env = env
@@ -206,3 +208,9 @@ class LingtingServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _setting_name(name: str) -> str:
+    """A setting's file name from either spelling: ``max_batch_s`` or ``LINGTING_MAX_BATCH_S``."""
+    lowered = name.strip().lower()
+    return lowered.removeprefix("lingting_")

@@ -25,3 +25,12 @@ def test_summary_counts_errors_apart() -> None:
     assert row["latency_ms"]["max"] == 40.0 and row["latency_ms"]["n"] == 3
     assert row["server_ms"]["n"] == 2  # a stream that reported no processing time is left out
     assert row["final_lag_ms"]["max"] == 300.0 and row["after_close_ms"]["p50"] == 50.0
+
+
+def test_server_settings_take_either_spelling() -> None:
+    """``--server-setting``: the file name and the environment name reach the same variable."""
+    from bench.server_inproc import _setting_name
+
+    assert _setting_name("LINGTING_MAX_BATCH_S") == "max_batch_s"
+    assert _setting_name("device_workers") == "device_workers"
+    assert _setting_name(" Lingting_Device_Workers ") == "device_workers"
