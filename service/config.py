@@ -8,6 +8,7 @@ Every setting has one name used everywhere: ``port`` is ``port = 50051`` in the 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tomllib
 import typing
@@ -18,7 +19,26 @@ from typing import Any
 
 __all__ = ["ConfigError", "Limits", "Settings", "load_settings", "setting_names"]
 
+log = logging.getLogger(__name__)
+
 ENV_PREFIX = "LINGTING_"
+# LINGTING_* variables read elsewhere (not settings): the CLI's client, id-generator worker, migrations
+# folder, and the test suite's switches.
+OTHER_ENV_NAMES = frozenset(
+    {
+        "CONFIG",
+        "WORKER_ID",
+        "API_KEY",
+        "SERVER",
+        "MIGRATIONS_DIR",
+        "REQUIRE_JAVA",
+        "SKIP_JAVA",
+        "SHARED_DIR",
+        "SKIP_EXTERNAL_DB",
+        "TEST_PG_URL",
+        "TEST_MYSQL_URL",
+    }
+)
 MIB = 1024 * 1024
 
 
@@ -158,6 +178,17 @@ def _read_file(path: Path) -> dict[str, Any]:
     return flat
 
 
+def unknown_env_names(env: Mapping[str, str], names: set[str]) -> list[str]:
+    """``LINGTING_*`` variables that name no setting: a misspelt one would otherwise be ignored silently."""
+    found = []
+    for key in env:
+        if key.startswith(ENV_PREFIX):
+            rest = key[len(ENV_PREFIX) :]
+            if rest.lower() not in names and rest not in OTHER_ENV_NAMES:
+                found.append(key)
+    return sorted(found)
+
+
 def load_settings(
     config_file: str | Path | None = None,
     *,
@@ -182,6 +213,11 @@ def load_settings(
         raw = env.get(ENV_PREFIX + name.upper())
         if raw is not None:
             values[name] = raw
+    stray = unknown_env_names(env, names)
+    if stray:
+        log.warning(
+            "ignoring unknown environment variables %s (not settings; see docs/configuration.md)", stray
+        )
     for name, value in (overrides or {}).items():
         if name not in names:
             raise ConfigError(f"unknown setting {name!r}")

@@ -118,3 +118,12 @@ async def test_batching_settings_reach_the_engine_config() -> None:
         load_settings(env={"LINGTING_MAX_BATCH_S": "0"})
     with pytest.raises(ConfigError, match="batch_wait_ms"):
         load_settings(env={"LINGTING_BATCH_WAIT_MS": "-1"})
+
+
+async def test_misspelt_environment_settings_are_named(caplog: pytest.LogCaptureFixture) -> None:
+    """A LINGTING_* variable that names no setting is reported, not silently dropped."""
+    env = {"LINGTING_LINGTING_MAX_BATCH_S": "100", "LINGTING_PORT": "7001", "LINGTING_WORKER_ID": "3"}
+    with caplog.at_level("WARNING", logger="service.config"):
+        settings = load_settings(env=env)
+    assert settings.port == 7001 and settings.max_batch_s == 600.0
+    assert "LINGTING_LINGTING_MAX_BATCH_S" in caplog.text and "LINGTING_WORKER_ID" not in caplog.text
