@@ -214,8 +214,11 @@ def _cpu_model() -> str:
 
 def run_meta(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Commit, device, date and command of this run (what every reported figure must carry)."""
+    # BENCH_COMMIT first: the device tool's copy of the tree carries a .git whose HEAD can be stale (every
+    # session-2 GPU file read 7b624449d65c), so the caller's stated commit is the one to trust.
+    stated = os.environ.get("BENCH_COMMIT", "")
     meta: dict[str, Any] = {
-        "commit": _git("rev-parse", "--short=12", "HEAD") or os.environ.get("BENCH_COMMIT", ""),
+        "commit": stated if stated and stated != "unknown" else _git("rev-parse", "--short=12", "HEAD"),
         "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
         "command": " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv)),
