@@ -79,6 +79,17 @@ class EngineConfig:
     # workers are plain threads. Costs up to N batches' activations of GPU memory at once.
     device_workers: int = 1
 
+    @classmethod
+    def tuned(
+        cls,
+        *,
+        max_batch_s: float = SchedulerConfig.max_batch_samples / SAMPLE_RATE,
+        batch_wait_ms: float = SchedulerConfig.max_wait_ms,
+        **fields: Any,
+    ) -> EngineConfig:
+        """From flat settings (the service's): batcher limits in seconds and ms, other fields by name."""
+        return cls(scheduler=SchedulerConfig.for_seconds(max_batch_s, batch_wait_ms), **fields)
+
 
 def resolve_device(device: str) -> torch.device:
     """Map "auto" | "cpu" | "cuda" | "cuda:N" to a device, falling back to the CPU when CUDA is absent."""

@@ -16,9 +16,10 @@ from typing import Any, Protocol
 import grpc
 
 from asr_engine.types import AudioFormat, ModelInfo, TranscribeOptions, Transcript
+from service.config import Settings
 from service.errors import ApiError
 
-__all__ = ["EngineHost", "EngineLike", "StreamLike", "load_engine", "load_frontend_engine"]
+__all__ = ["EngineHost", "EngineLike", "StreamLike", "engine_tuning", "load_engine", "load_frontend_engine"]
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +66,10 @@ def load_engine(
     dtype: str | None,
     vad_model_dir: Path | None,
     punc_model_dir: Path | None,
-    cuda_graphs: bool = True,
-    device_workers: int = 1,
-    max_batch_s: float = 600.0,
-    batch_wait_ms: float = 2.0,
+    **tuning: Any,
 ) -> EngineLike:
-    """Blocking load of the real engine (imports torch)."""
+    """Blocking load of the real engine (imports torch); ``tuning`` as ``engine_tuning`` gives it."""
     from asr_engine.engine import Engine, EngineConfig
-    from asr_engine.scheduler import SchedulerConfig
 
     engine: EngineLike = Engine.load(
         model_dir,
@@ -80,13 +77,22 @@ def load_engine(
         dtype=dtype,
         vad_model_dir=vad_model_dir,
         punc_model_dir=punc_model_dir,
-        config=EngineConfig(
-            cuda_graphs=cuda_graphs,
-            device_workers=device_workers,
-            scheduler=SchedulerConfig.for_seconds(max_batch_s, batch_wait_ms),
-        ),
+        config=EngineConfig.tuned(**tuning),
     )
     return engine
+
+
+def engine_tuning(settings: Settings) -> dict[str, Any]:
+    """The settings that shape the engine's batching and device work, as the loaders' keywords.
+
+    One place for both the single-process server and the multi-process engine process.
+    """
+    return {
+        "cuda_graphs": settings.cuda_graphs,
+        "device_workers": settings.device_workers,
+        "max_batch_s": settings.max_batch_s,
+        "batch_wait_ms": settings.batch_wait_ms,
+    }
 
 
 def load_frontend_engine(

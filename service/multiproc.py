@@ -286,6 +286,7 @@ def _engine_main(spec: _ChildSpec) -> None:
 
 async def _engine_process(spec: _ChildSpec) -> int:
     from asr_engine.remote.server import SegmentServer, load_served_engine
+    from service.engine_host import engine_tuning
 
     settings = spec.settings
     stop = asyncio.Event()
@@ -297,10 +298,7 @@ async def _engine_process(spec: _ChildSpec) -> int:
             settings.model_dir,
             device=settings.device,
             dtype=settings.dtype,
-            cuda_graphs=settings.cuda_graphs,
-            device_workers=settings.device_workers,
-            max_batch_s=settings.max_batch_s,
-            batch_wait_ms=settings.batch_wait_ms,
+            **engine_tuning(settings),
         )
     )
     stopping = asyncio.ensure_future(stop.wait())

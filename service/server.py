@@ -30,7 +30,7 @@ from service.admission import Admission
 from service.auth import Authenticator
 from service.config import MIB, Settings
 from service.db import Database, require_current
-from service.engine_host import EngineHost, EngineLike, load_engine
+from service.engine_host import EngineHost, EngineLike, engine_tuning, load_engine
 from service.interceptors import interceptors
 from service.servicers.hotword_sets import HotwordSetServicer
 from service.servicers.recognition import RecognitionServicer
@@ -136,10 +136,7 @@ async def create_server(
                 dtype=settings.dtype,
                 vad_model_dir=settings.vad_model_dir,
                 punc_model_dir=settings.punc_model_dir,
-                cuda_graphs=settings.cuda_graphs,
-                device_workers=settings.device_workers,
-                max_batch_s=settings.max_batch_s,
-                batch_wait_ms=settings.batch_wait_ms,
+                **engine_tuning(settings),
             )
 
     host.start(loader, on_ready)

@@ -34,7 +34,6 @@ from asr_engine.remote.wire import (
     encode_error,
     encode_hypothesis,
 )
-from asr_engine.scheduler import SchedulerConfig
 
 __all__ = ["SegmentServer", "load_served_engine"]
 
@@ -148,16 +147,11 @@ def load_served_engine(
     *,
     device: str,
     dtype: str | None,
-    cuda_graphs: bool = True,
-    device_workers: int = 1,
-    max_batch_s: float = 600.0,
-    batch_wait_ms: float = 2.0,
+    **tuning: Any,
 ) -> Engine:
-    """Blocking: the engine process's ``Engine``: the model only (VAD and punctuation live in front-ends)."""
-    config = EngineConfig(
-        vad="none",
-        cuda_graphs=cuda_graphs,
-        device_workers=device_workers,
-        scheduler=SchedulerConfig.for_seconds(max_batch_s, batch_wait_ms),
-    )
+    """Blocking: the engine process's ``Engine``: the model only (VAD and punctuation live in front-ends).
+
+    ``tuning``: ``EngineConfig.tuned``'s keywords (batching limits, CUDA graphs, device workers).
+    """
+    config = EngineConfig.tuned(vad="none", **tuning)
     return Engine.load(model_dir, device=device, dtype=dtype, config=config)

@@ -107,11 +107,15 @@ async def test_settings_layering(tmp_path: Path) -> None:
 
 async def test_batching_settings_reach_the_engine_config() -> None:
     """max_batch_s / batch_wait_ms: from the environment, range-checked, the batcher's limits."""
+    from asr_engine.engine import EngineConfig
     from asr_engine.scheduler import SchedulerConfig
+    from service.engine_host import engine_tuning
 
     settings = load_settings(env={"LINGTING_MAX_BATCH_S": "120", "LINGTING_BATCH_WAIT_MS": "0.5"})
     assert settings.max_batch_s == 120.0 and settings.batch_wait_ms == 0.5
-    scheduler = SchedulerConfig.for_seconds(settings.max_batch_s, settings.batch_wait_ms)
+    config = EngineConfig.tuned(**engine_tuning(settings))  # what both server loaders build
+    assert config.cuda_graphs == settings.cuda_graphs and config.device_workers == settings.device_workers
+    scheduler = config.scheduler
     assert scheduler.max_batch_samples == 120 * 16000 and scheduler.max_wait_ms == 0.5
     assert scheduler.max_batch_items == SchedulerConfig().max_batch_items
     with pytest.raises(ConfigError, match="max_batch_s"):
