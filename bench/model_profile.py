@@ -32,7 +32,7 @@ import statistics
 import time
 import traceback
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -410,16 +410,8 @@ def fsmn_variants(batch: int, frames: int, device: torch.device, dtype: torch.dt
             ("conv_padding", conv_padding),
             ("in_model", in_model),
         ):
-            for _ in range(3):
-                results[name] = fn()
-            _sync(device)
-            times = []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                fn()
-                _sync(device)
-                times.append((time.perf_counter() - t0) * 1000.0)
-            out[f"{name}_ms"] = round(statistics.median(times), 4)
+            results[name] = fn()
+            out[f"{name}_ms"] = _median_ms(fn, device, repeats)
     out["max_abs_diff_vs_padded_copy"] = {
         name: float((value.float() - results["padded_copy"].float()).abs().max())
         for name, value in results.items()
@@ -462,16 +454,7 @@ def attention_backends(
                     return call()
 
             try:
-                for _ in range(3):
-                    fn()
-                _sync(device)
-                times = []
-                for _ in range(repeats):
-                    t0 = time.perf_counter()
-                    fn()
-                    _sync(device)
-                    times.append((time.perf_counter() - t0) * 1000.0)
-                out[f"{name}_ms"] = round(statistics.median(times), 4)
+                out[f"{name}_ms"] = _median_ms(fn, device, repeats)
             except RuntimeError as exc:
                 out[f"{name}_ms"] = None
                 out[f"{name}_error"] = str(exc).splitlines()[0][:200]
@@ -526,6 +509,20 @@ def profile_tables(model: Any, feats: torch.Tensor, lengths: torch.Tensor, top: 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def _median_ms(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
+    """Median wall ms of ``fn`` over ``repeats`` synchronised calls, after three warm-up calls."""
+    for _ in range(3):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return round(statistics.median(times), 4)
 
 
 def _runner(model: Any, feats: torch.Tensor, lengths: torch.Tensor) -> Any:
