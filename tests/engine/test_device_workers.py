@@ -35,13 +35,23 @@ def _result(transcript: Transcript) -> tuple[object, ...]:
 
 async def _sequential_then_concurrent(
     engine: Engine, calls: Sequence[tuple[bytes, TranscribeOptions]], rounds: int = 3
-) -> tuple[list[Transcript], list[list[Transcript]]]:
-    alone = [await engine.transcribe(audio, options) for audio, options in calls]
-    together = [
-        list(await asyncio.gather(*(engine.transcribe(audio, options) for audio, options in calls)))
-        for _ in range(rounds)
-    ]
-    return alone, together
+) -> tuple[list[Transcript], list[list[Transcript]], list[int]]:
+    """Start the engine, run ``calls`` one by one and then ``rounds`` times at once, close it.
+
+    Also returns how many batches each worker ran meanwhile.
+    """
+    await engine.start()
+    try:
+        before = list(engine.scheduler.stats.worker_batches)
+        alone = [await engine.transcribe(audio, options) for audio, options in calls]
+        together = [
+            list(await asyncio.gather(*(engine.transcribe(audio, options) for audio, options in calls)))
+            for _ in range(rounds)
+        ]
+        after = engine.scheduler.stats.worker_batches
+    finally:
+        await engine.close()
+    return alone, together, [a - b for a, b in zip(after, before, strict=True)]
 
 
 def _two_worker_engine(model_dir: Path | None) -> Engine:
@@ -63,18 +73,11 @@ async def test_bundled_model_concurrent_equals_sequential() -> None:
         calls.append(
             (audio, TranscribeOptions(itn=False, punctuation=False, vad=False, word_timestamps=True))
         )
-    await engine.start()
-    try:
-        before = list(engine.scheduler.stats.worker_batches)
-        alone, rounds = await _sequential_then_concurrent(engine, calls)
-        after = engine.scheduler.stats.worker_batches
-    finally:
-        await engine.close()
+    alone, rounds, ran = await _sequential_then_concurrent(engine, calls)
     # The reference texts the samples were kept for (the hotword clip needs its hotword).
     assert [t.text for t in alone[::2]] == [s["text"] for s in SAMPLES]
     for together in rounds:
         assert [_result(t) for t in together] == [_result(t) for t in alone]
-    ran = [a - b for a, b in zip(after, before, strict=True)]
     assert all(n > 0 for n in ran), ran
     assert sum(ran) >= len(calls) * (1 + len(rounds)) // 2
 
@@ -91,19 +94,13 @@ async def test_parity_paraformer_concurrent_equals_sequential(parity_dir: Path) 
         for c in expected
         if c.get("generate_kwargs", {}) == {"output_timestamp": False}
     }
-    await engine.start()
-    try:
-        before = list(engine.scheduler.stats.worker_batches)
-        alone, rounds = await _sequential_then_concurrent(engine, calls)
-        after = engine.scheduler.stats.worker_batches
-    finally:
-        await engine.close()
+    alone, rounds, ran = await _sequential_then_concurrent(engine, calls)
     for name, transcript in zip(PARITY_NAMES, alone, strict=False):
         if f"audio/{name}" in funasr:
             assert transcript.text_raw == funasr[f"audio/{name}"], name
     for together in rounds:
         assert [_result(t) for t in together] == [_result(t) for t in alone]
-    assert all(a > b for a, b in zip(after, before, strict=True)), (before, after)
+    assert all(n > 0 for n in ran), ran
 
 
 class _Recorder:
