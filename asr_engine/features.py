@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from asr_engine.errors import ModelLoadError
+from asr_engine.memo import BuildOnce
 from asr_engine.models.base import FrontendConfig
 
 __all__ = [
@@ -45,18 +45,7 @@ LOW_FREQ_HZ = 20.0
 # Frames featurised per set of tensor ops; bounds the (frames x 512) FFT buffers to a few hundred MB.
 FRAME_CHUNK = 65536
 
-_cache: dict[tuple[Any, ...], torch.Tensor] = {}
-_cache_lock = threading.Lock()
-
-
-def _cached(key: tuple[Any, ...], build: Any) -> torch.Tensor:
-    with _cache_lock:
-        hit = _cache.get(key)
-    if hit is None:
-        hit = build()
-        with _cache_lock:
-            _cache[key] = hit
-    return hit
+_tables: BuildOnce[torch.Tensor] = BuildOnce()  # mel banks and windows per (shape, device)
 
 
 def _mel(freq: torch.Tensor | float) -> Any:
@@ -90,11 +79,11 @@ def mel_banks(n_mels: int, fft_size: int, sample_rate: int, device: torch.device
         weights = F.pad(weights, (0, 1))  # Nyquist bin
         return weights.t().contiguous().to(device)
 
-    return _cached(("mel", n_mels, fft_size, sample_rate, str(device)), build)
+    return _tables.get(("mel", n_mels, fft_size, sample_rate, str(device)), build)
 
 
 def _hamming(length: int, device: torch.device) -> torch.Tensor:
-    return _cached(
+    return _tables.get(
         ("hamming", length, str(device)),
         lambda: torch.hamming_window(length, periodic=False, alpha=0.54, beta=0.46).to(device),
     )

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from typing import Any, overload
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from asr_engine.memo import BuildOnce
 
 __all__ = ["StreamResampler", "resample", "sinc_kernel"]
 
@@ -38,8 +39,7 @@ ROLLOFF = 0.99
 MAX_DENSE_KERNEL = 1 << 22  # elements; above this the sparse per-phase form is used
 SPARSE_CHUNK = 1 << 16  # output samples gathered per step in the sparse form
 
-_kernel_cache: dict[tuple[Any, ...], Any] = {}
-_cache_lock = threading.Lock()
+_kernels: BuildOnce[Any] = BuildOnce()  # dense/sparse kernels and matrices per rate pair and device
 
 
 def _reduced(orig_hz: int, new_hz: int) -> tuple[int, int]:
@@ -67,16 +67,6 @@ def _kernel_values(phase: torch.Tensor, taps: torch.Tensor, base_freq: float, or
     return (sinc * (window * (base_freq / orig))).to(torch.float32)
 
 
-def _cached(key: tuple[Any, ...], build: Any) -> Any:
-    with _cache_lock:
-        hit = _kernel_cache.get(key)
-    if hit is None:
-        hit = build()
-        with _cache_lock:
-            _kernel_cache[key] = hit
-    return hit
-
-
 def sinc_kernel(orig_hz: int, new_hz: int, device: torch.device | None = None) -> tuple[torch.Tensor, int]:
     """The (new, 1, 2*width + orig) float32 polyphase kernel and ``width`` for the gcd-reduced rates.
 
@@ -92,14 +82,14 @@ def sinc_kernel(orig_hz: int, new_hz: int, device: torch.device | None = None) -
         phase = torch.arange(0, -new, -1).to(torch.float32)[:, None, None] / new
         return _kernel_values(phase, taps, base_freq, orig).to(dev), width
 
-    return _cached(("dense", orig, new, str(dev)), build)  # type: ignore[no-any-return]
+    return _kernels.get(("dense", orig, new, str(dev)), build)  # type: ignore[no-any-return]
 
 
 def _kernel_matrix(orig_hz: int, new_hz: int, device: torch.device) -> torch.Tensor:
     """The dense kernel as a contiguous (2*width + orig, new) matrix: one output block per window row."""
     kernel, _ = sinc_kernel(orig_hz, new_hz, device)
     orig, new, _, _ = _geometry(orig_hz, new_hz)
-    return _cached(("matrix", orig, new, str(device)), lambda: kernel[:, 0, :].T.contiguous())  # type: ignore[no-any-return]
+    return _kernels.get(("matrix", orig, new, str(device)), lambda: kernel[:, 0, :].T.contiguous())  # type: ignore[no-any-return]
 
 
 def _sparse_kernel(orig_hz: int, new_hz: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,7 +106,7 @@ def _sparse_kernel(orig_hz: int, new_hz: int, device: torch.device) -> tuple[tor
         weights = torch.where(index < 2 * width + orig, weights, torch.zeros_like(weights))
         return weights.to(device), first.to(device)
 
-    return _cached(("sparse", orig, new, str(device)), build)  # type: ignore[no-any-return]
+    return _kernels.get(("sparse", orig, new, str(device)), build)  # type: ignore[no-any-return]
 
 
 def _resample_sparse(flat: torch.Tensor, orig_hz: int, new_hz: int) -> torch.Tensor:
