@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from asr_engine.audio import decode_audio
 from bench.corpus import load_manifest
+from bench.sysmon import run_meta
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,14 +36,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             audio_s += decode_audio(data).samples.size / 16000.0
     cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
     row = {
+        "kind": "decode_rate",
+        "meta": run_meta(),
         "format": args.format,
         "files": len(payloads),
         "audio_s": round(audio_s, 1),
         "cpu_s": round(cpu_s, 3),
         "wall_s": round(wall_s, 3),
         "rtfx_per_cpu_core": round(audio_s / cpu_s, 1),
-        "cpu": os.uname().machine,
-        "cpu_count": os.cpu_count(),
     }
     print(json.dumps(row))
     if args.json:
