@@ -2,8 +2,8 @@
 
 Applied per utterance with independent random choices: simple reverberation (exponentially decaying noise
 impulse response), telephone band (300-3400 Hz) with optional 8-bit mu-law, additive noise (white, pink,
-brown or babble from another utterance of the batch) at 0-30 dB SNR, gain with clipping; then
-SpecAugment-style masks on the LFR features.
+brown or babble from another utterance of the batch) at 0-30 dB SNR, gain with clipping; then a
+vocal-tract-length warp of the mel axis (VTLP) and SpecAugment-style masks on the LFR features.
 """
 
 from __future__ import annotations
@@ -166,3 +166,92 @@ def spec_augment(
         fm = (ar_f >= fs[:, None]) & (ar_f < (fs + fw)[:, None])
         keep = keep * (~fm).to(feats.dtype)[:, None, :]
     return feats * keep
+
+
+VTLP_F_HI = 4800.0  # Hz; below f_hi * min(alpha, 1) the warp is f -> alpha * f (Jaitly & Hinton 2013)
+
+
+def _hz_to_mel(f: torch.Tensor) -> torch.Tensor:
+    return 1127.0 * torch.log1p(f / 700.0)
+
+
+def warp_positions(
+    alpha: torch.Tensor, n_mels: int = 80, sample_rate: int = SR, f_hi: float = VTLP_F_HI
+) -> torch.Tensor:
+    """(B, n_mels) fractional source mel bin read by each output bin, for warp factors ``alpha`` (B,).
+
+    Convention: alpha > 1 moves spectral energy up (a tone at f Hz lands where a tone at alpha * f would:
+    a shorter vocal tract), alpha < 1 down. The warp of frequency is VTLP's piecewise-linear map, f ->
+    alpha * f up to a boundary, then a straight line to Nyquist -> Nyquist, so no band leaves the range.
+    Output bin i (centred at g Hz on Kaldi's mel scale, 20 Hz to Nyquist) takes the source at the inverse
+    of that map. Positions within 1e-6 of a whole bin are snapped to it, so alpha = 1 is exactly the
+    identity. Float64 internally: the table is only B x n_mels.
+    """
+    dev = alpha.device
+    nyq = sample_rate / 2.0
+    mel_low = 1127.0 * math.log1p(20.0 / 700.0)
+    mel_high = 1127.0 * math.log1p(nyq / 700.0)
+    delta = (mel_high - mel_low) / (n_mels + 1)
+    centre = mel_low + (torch.arange(n_mels, device=dev, dtype=torch.float64) + 1.0) * delta
+    g = (700.0 * torch.expm1(centre / 1127.0))[None, :]
+    a = alpha.to(torch.float64)[:, None]
+    g_edge = f_hi * a.clamp(max=1.0)  # output frequency where the linear part ends
+    f_edge = g_edge / a  # its source frequency
+    src = torch.where(g <= g_edge, g / a, nyq - (nyq - g) * (nyq - f_edge) / (nyq - g_edge))
+    pos = ((_hz_to_mel(src) - mel_low) / delta - 1.0).clamp(0.0, n_mels - 1.0)
+    whole = pos.round()
+    pos = torch.where((pos - whole).abs() < 1e-6, whole, pos)
+    return pos.to(torch.float32)
+
+
+def warp_mel(feats: torch.Tensor, alpha: torch.Tensor, n_mels: int = 80) -> torch.Tensor:
+    """Warp the mel axis of log-mel features (B, T, k * n_mels) (k LFR-stacked frames) per row.
+
+    Linear interpolation between neighbouring bins of each stacked frame, one gather for the batch; the
+    edges repeat the first/last bin. Interpolating log energies is the usual cheap stand-in for warping
+    the linear spectrum before the filterbank.
+    """
+    b, t, d = feats.shape
+    k = d // n_mels
+    pos = warp_positions(alpha, n_mels)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp(max=n_mels - 1)
+    frac = (pos - lo.to(pos.dtype)).to(feats.dtype)[:, None, None, :]
+    x = feats.reshape(b, t, k, n_mels)
+    shape = (b, t, k, n_mels)
+    x_lo = torch.gather(x, 3, lo[:, None, None, :].expand(shape))
+    x_hi = torch.gather(x, 3, hi[:, None, None, :].expand(shape))
+    return (x_lo + frac * (x_hi - x_lo)).reshape(b, t, d)
+
+
+def vtlp(
+    feats: torch.Tensor,
+    lengths: torch.Tensor,
+    gen: torch.Generator,
+    p: float,
+    alpha_range: tuple[float, float],
+    cmvn: tuple[torch.Tensor, torch.Tensor] | None = None,
+    n_mels: int = 80,
+) -> torch.Tensor:
+    """Frequency-warp a share ``p`` of the utterances, alpha uniform in ``alpha_range``, on the device.
+
+    Why: the held-out voices differ from the training voices mostly in formant positions, which a
+    per-utterance warp of the frequency axis imitates. ``feats`` are the trainer's LFR features (B, T, D);
+    with ``cmvn`` = (shift, scale) they are normalised, ``(raw + shift) * scale``, so the warp undoes that
+    first (each bin has its own statistics) and applies it again. Rows not chosen and padding frames are
+    returned unchanged. All choices are drawn on the device: no synchronisation.
+    """
+    lo, hi = alpha_range
+    if p <= 0.0 or (lo == 1.0 and hi == 1.0):
+        return feats
+    b, t, d = feats.shape
+    dev = feats.device
+    sel = torch.rand(b, device=dev, generator=gen) < p
+    alpha = torch.where(sel, _rand(b, lo, hi, dev, gen), torch.ones(b, device=dev))
+    if cmvn is None:
+        warped = warp_mel(feats, alpha, n_mels)
+    else:
+        shift, scale = cmvn[0][:d].to(dev, feats.dtype), cmvn[1][:d].to(dev, feats.dtype)
+        warped = (warp_mel(feats / scale - shift, alpha, n_mels) + shift) * scale
+    valid = torch.arange(t, device=dev)[None, :] < lengths[:, None]
+    return torch.where((sel[:, None] & valid)[:, :, None], warped, feats)

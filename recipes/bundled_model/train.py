@@ -190,6 +190,9 @@ def build_args() -> argparse.ArgumentParser:
     ap.add_argument("--speed-p", type=float, default=0.6, help="share of batches speed-perturbed")
     ap.add_argument("--speed-lo", type=float, default=0.88)
     ap.add_argument("--speed-hi", type=float, default=1.12)
+    ap.add_argument("--vtlp-p", type=float, default=0.5, help="share of utterances frequency-warped (ramped)")
+    ap.add_argument("--vtlp-lo", type=float, default=0.88, help="smallest warp factor (< 1: energy down)")
+    ap.add_argument("--vtlp-hi", type=float, default=1.12, help="largest warp factor (> 1: energy up)")
     ap.add_argument("--max-steps", type=int, default=0)
     return ap
 
@@ -303,6 +306,7 @@ def main() -> None:
     else:
         shift, scale = estimate_cmvn(Frontend(FrontendConfig(), device), pool)
     frontend = Frontend(FrontendConfig(cmvn_shift=shift.cpu(), cmvn_scale=scale.cpu()), device)
+    cmvn = (shift.to(device), scale.to(device))  # the VTLP warp works on un-normalised log-mel
     n_params = sum(p.numel() for p in net.parameters())
     log.info("model: %.2f M parameters, vocab %d, start step %d", n_params / 1e6, sp.get_piece_size(), step)
     decay = [p for n, p in net.named_parameters() if p.ndim >= 2 and "embed" not in n]
@@ -350,7 +354,8 @@ def main() -> None:
             if added:
                 log.info("pool: +%d utterances, now %d (%.1f h)", added, len(pool.starts), pool.hours)
         frac = min(1.0, (prior_s + elapsed) / total_s)
-        builder.set_aug_p(args.aug_p * min(1.0, frac / args.aug_ramp))
+        ramp = min(1.0, frac / args.aug_ramp)
+        builder.set_aug_p(args.aug_p * ramp)
         lr = (
             args.lr
             * min(1.0, (step + 1 - warmup_from) / (args.warmup if not warmup_from else 100))
@@ -368,6 +373,7 @@ def main() -> None:
             x = batching.speed_perturb(x, hb)
             x = augment.augment_rows(x, db.lengths, gen, db.aug_on, db.reverb_idx, db.phone_idx, db.mulaw)
             feats, flens = batching.padded_features(frontend, x, hb.lengths, db.lengths)
+            feats = augment.vtlp(feats, flens, gen, args.vtlp_p * ramp, (args.vtlp_lo, args.vtlp_hi), cmvn)
             feats = augment.spec_augment(feats, flens, gen)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
             lp, olens = net(feats, flens, db.rows)
