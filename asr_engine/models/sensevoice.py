@@ -3,7 +3,9 @@
 The encoder sees ``[E[language], E[1], E[2], E[itn], features...]`` (funasr-spec §8.1); the CTC output of
 the four prompt frames spells the ``<|lang|><|EMOTION|><|Event|><|itn|>`` tags. Decoding is greedy (as
 FunASR) unless a request carries hotwords, which switches that item to prefix beam search with a
-context graph (``asr_engine.decoding``).
+context graph (``asr_engine.decoding``), followed by the CTC word spotter (``decoding.word_spotter``): a
+rare name whose pieces the beam cannot reach step by step can still replace the words that the
+hypothesis put over its frames, when its whole alignment there, plus the boost per token, scores higher.
 
 Memory: the CTC head's output is vocabulary-sized (25,055 pieces for the real SenseVoiceSmall, so one
 30 s item is 12.6 M fp32 log-probs), which the scheduler's padded-sample budget does not see. A batch is
@@ -28,6 +30,7 @@ from torch import nn
 from asr_engine.decoding.context_graph import ContextGraph
 from asr_engine.decoding.ctc import greedy_decode, prefix_beam_search
 from asr_engine.decoding.ctc_timestamps import sensevoice_words
+from asr_engine.decoding.word_spotter import PieceClasses, SpotTarget, spot_hotwords
 from asr_engine.errors import InvalidOptionsError, ModelLoadError
 from asr_engine.models.base import DecodeRequest, FrontendConfig, Hypothesis
 from asr_engine.models.loader import ModelDir, assign_weights, load_checkpoint
@@ -62,6 +65,10 @@ BLANK_ID = 0
 # several-fold at no WER cost; 8+ starts to cost English WER
 DEFAULT_HOTWORD_BOOST = 6.0
 DEFAULT_BEAM_SIZE = 10
+# the word spotter's bonus per hotword token is the hotword's boost times this; a spot replaces the
+# hypothesis' words when its log-prob plus that bonus beats theirs by more than SPOT_MARGIN
+SPOT_BONUS_SCALE = 1.0
+SPOT_MARGIN = 0.0
 # fp32 log-probs (frames x vocabulary) computed at once in decode_batch; one item is never split.
 LOG_PROB_CHUNK_VALUES = 1 << 25
 # the tag that ends the output's tag prefix; a hotword pinned to the text start follows it
@@ -196,6 +203,10 @@ class SenseVoiceModel:
             if pieces.id_to_piece(pieces.piece_to_id(p)) == p
         )
         self._graph_cache = functools.lru_cache(maxsize=64)(self._build_graph)
+        self._spot_cache = functools.lru_cache(maxsize=64)(self._build_spot_targets)
+        self.piece_classes = PieceClasses.from_pieces(
+            [pieces.id_to_piece(i) for i in range(pieces.get_piece_size())], sorted(self._special_ids)
+        )
 
     def _encode(
         self, feats: torch.Tensor, feat_lengths: torch.Tensor, requests: Sequence[DecodeRequest]
@@ -242,12 +253,38 @@ class SenseVoiceModel:
             for j, request in enumerate(requests[lo:hi]):
                 n = int(lengths[lo + j].item())
                 ids = greedy[j]
-                graph = self.context_graph(request.hotwords) if request.hotwords else None
-                if graph is not None:
-                    ids = list(prefix_beam_search(lp[j], n, self.beam_size, graph, blank=BLANK_ID).token_ids)
+                if request.hotwords:
+                    ids = self._decode_hotwords(lp[j, :n], ids, request.hotwords)
                 out.append(self._hypothesis(ids, lp[j, PROMPT_FRAMES:n] if request.timestamps else None))
             del lp
         return out
+
+    def _decode_hotwords(self, lp: torch.Tensor, greedy: list[int], hotwords: Sequence[Hotword]) -> list[int]:
+        """One item's ids with hotwords: beam search with the context graph, then the word spotter.
+
+        lp (T, V): the item's log-probs over prompt + speech frames; ``greedy`` its greedy ids.
+        """
+        ids = greedy
+        path = None
+        graph = self.context_graph(hotwords)
+        if graph is not None:
+            ids = list(prefix_beam_search(lp, lp.shape[0], self.beam_size, graph, blank=BLANK_ID).token_ids)
+        if ids == greedy:
+            path = lp.argmax(dim=-1).cpu().numpy()  # greedy's own frame path; no alignment needed
+        targets = self.spot_targets(hotwords)
+        if not targets:
+            return ids
+        spotted = spot_hotwords(
+            lp,
+            ids,
+            targets,
+            self.piece_classes,
+            path=path,
+            first_frame=PROMPT_FRAMES,
+            margin=SPOT_MARGIN,
+            blank=BLANK_ID,
+        )
+        return list(spotted.token_ids)
 
     def _hypothesis(self, ids: list[int], speech_log_probs: torch.Tensor | None) -> Hypothesis:
         text = self.pieces.DecodeIds(ids)
@@ -300,6 +337,30 @@ class SenseVoiceModel:
             if body and key not in seen and not any(t in self._special_ids for t in body):
                 seen.append(key)
         return seen
+
+    def spot_targets(self, hotwords: Sequence[Hotword]) -> tuple[SpotTarget, ...]:
+        """What the word spotter looks for (cached): each hotword's token spellings and its bonus."""
+        return self._spot_cache(tuple(hotwords))
+
+    def _build_spot_targets(self, hotwords: tuple[Hotword, ...]) -> tuple[SpotTarget, ...]:
+        space_id = self.pieces.piece_to_id("▁")
+        targets: dict[tuple[tuple[int, ...], bool], float] = {}
+        for hotword in hotwords:
+            boost = DEFAULT_HOTWORD_BOOST if hotword.boost is None else float(hotword.boost)
+            if boost <= 0.0:
+                continue
+            for seq in self.hotword_token_ids(hotword.phrase):
+                pinned = seq[0] in self._text_norm_tag_ids
+                body = seq[1:] if pinned else seq
+                if body and body[0] == space_id and self.pieces.id_to_piece(space_id) == "▁":
+                    body = body[1:]  # a lone "▁" before a CJK phrase: nothing to hear
+                if body:
+                    key = (body, pinned)
+                    targets[key] = max(targets.get(key, 0.0), boost * SPOT_BONUS_SCALE)
+        return tuple(
+            SpotTarget(token_ids=body, bonus=bonus, text_start_only=pinned)
+            for (body, pinned), bonus in targets.items()
+        )
 
     def _build_graph(self, hotwords: tuple[Hotword, ...]) -> ContextGraph | None:
         seqs: list[tuple[int, ...]] = []
