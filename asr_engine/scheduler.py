@@ -62,6 +62,22 @@ class SchedulerStats:
     # Batches each worker completed (index = worker); a list, so not a plain counter to subtract.
     worker_batches: list[int] = field(default_factory=list)
 
+    def summary(self, wall_s: float) -> str:
+        """One log line: how full the batches were and how busy the workers, over ``wall_s`` seconds.
+
+        Why: whether a throughput bound lies in batching (few items, much padding) or in the device
+        (workers busy all the time) shows here first, before any profiler.
+        """
+        per_batch = self.items / self.batches if self.batches else 0.0
+        fill = self.real_samples / self.padded_samples if self.padded_samples else 0.0
+        workers = max(1, len(self.worker_batches))
+        busy = self.busy_s / (wall_s * workers) if wall_s > 0 else 0.0
+        return (
+            f"batches={self.batches} items={self.items} items_per_batch={per_batch:.1f} "
+            f"padding_fill={fill:.1%} audio_s={self.real_samples / 16000:.0f} "
+            f"worker_busy={busy:.1%} oom_splits={self.oom_splits}"
+        )
+
 
 @dataclass
 class _Pending(Generic[Item, Result]):

@@ -317,6 +317,7 @@ async def _engine_process(spec: _ChildSpec) -> int:
     await server.listen(spec.socket_path)
     info = engine.models[0]
     spec.status.send(("ready", f"{info.name} ({info.family}) on {info.device} {info.dtype}"))
+    serving_since = time.monotonic()
     await stop.wait()
     # A SIGTERM to the whole process group reaches the front-ends too: let them drain their calls first.
     deadline = time.monotonic() + settings.shutdown_grace_s + 5.0
@@ -324,7 +325,11 @@ async def _engine_process(spec: _ChildSpec) -> int:
         await asyncio.sleep(0.05)
     await server.close()
     await engine.close()
-    log.info("engine process stopped after %d segments", server.segments)
+    log.info(
+        "engine process stopped after %d segments; batching: %s",
+        server.segments,
+        engine.scheduler.stats.summary(time.monotonic() - serving_since),
+    )
     return 0
 
 

@@ -108,3 +108,20 @@ async def test_overload_is_reported_not_queued_forever() -> None:
         assert await first == 0.0
     finally:
         await scheduler.close()
+
+
+async def test_stats_summary_reports_batch_fill_from_the_batches_run() -> None:
+    recorder = Recorder()
+    scheduler: BatchScheduler[np.ndarray, float] = BatchScheduler(
+        recorder, SchedulerConfig(max_batch_samples=100_000, max_wait_ms=20)
+    )
+    await scheduler.start()
+    try:
+        items = [np.ones(n, dtype=np.float32) for n in [1600, 800]]
+        await asyncio.gather(*(scheduler.submit(x, len(x)) for x in items))
+    finally:
+        await scheduler.close()
+    line = scheduler.stats.summary(wall_s=1.0)
+    # one batch of two, padded to 1,600 samples each: 2,400 real of 3,200 padded
+    assert "batches=1 items=2 items_per_batch=2.0" in line
+    assert "padding_fill=75.0%" in line

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# One device call (~7 minutes): what bounds gRPC throughput with 12 front-ends (issue 7). Paraformer-large size
+# (random weights, bf16), unary 16 kHz WAV, c=256 closed loop. Writes under $OUT:
+#   grpc-base.json              the defaults, with the engine process sampled by py-spy while under load:
+#   engine-spy.txt              ... Python stacks of every engine thread, idle frames included (collapsed, top 300)
+#   engine-spy-native.txt       ... the same with native frames (where the device thread waits inside CUDA/ATen)
+#   grpc-<level>.json           the A/B levels of BENCH_LEVELS (each "name:setting=value,setting=value"), each
+#                               with an open-loop run at half of its peak (client p99 at half load)
+#   dmon.txt                    nvidia-smi dmon (SM and memory-controller use, 1 s) over the whole call
+#   batching.txt                the engine's batching summary per level (items per batch, padding, busy share)
+#   servers.log, log-diag.txt   the end of each server's log; this script's output
+# Carry: .dev/gpu/bench/base .dev/gpu/bench/whl-lingting (with the py-spy wheel; bench/stage_assets.sh + pip download)
+# Usage on the device: BENCH_COMMIT=<sha> bash bench/gpu_diag.sh   (timeout_s 590)
+set -u
+cd "$(dirname "$0")/.." || exit 1
+ROOT=$PWD
+export TMPDIR=${TMPDIR:-/var/tmp} PYTHONUNBUFFERED=1
+OUT=${OUT:-$ROOT/bench-out/diag}
+mkdir -p "$OUT"
+exec > >(tee -a "$OUT/log-diag.txt") 2>&1
+t0=$(date +%s)
+step() { echo "=== [$(($(date +%s) - t0)) s] $(date -u +%H:%M:%S) $*"; }
+ASSETS=.dev/gpu/bench
+AUDIO=$ASSETS/base/audio
+WORK=$TMPDIR/lingting-bench
+MODEL=${BENCH_MODEL:-$WORK/paraformer-large}
+DEVICE=${BENCH_DEVICE:-cuda}
+CORPUS=$WORK/corpus-u160-l0x10-wav
+DURATION=${BENCH_DURATION_S:-20}
+LEVELS=${BENCH_LEVELS:-b1500:max_batch_s=1500 dw2:device_workers=2 b1500dw2:max_batch_s=1500,device_workers=2}
+step "wheels, model, corpus (commit ${BENCH_COMMIT:-unknown})"
+[ -n "${BENCH_NO_WHEELS:-}" ] || timeout 120 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+  --target "$TMPDIR/site" "$ASSETS"/whl-lingting/*.whl || echo "wheel install failed"
+export PYTHONPATH="$ROOT:$TMPDIR/site:$ROOT/$ASSETS/base" PATH="$TMPDIR/site/bin:$PATH"
+mkdir -p "$WORK"
+[ -n "${BENCH_MODEL:-}" ] || [ -f "$MODEL/.done" ] || { timeout 150 python3 -m bench.build_large paraformer "$ASSETS/base/models/paraformer" "$MODEL" \
+  --device cuda --calibrate-wav "$AUDIO/en_16k.wav" --calibrate-wav "$AUDIO/zh_16k.wav" --calibrate-wav "$AUDIO/en2_16k.wav" \
+  | tail -1 && touch "$MODEL/.done"; }
+[ -f "$CORPUS/corpus.json" ] || timeout 120 python3 -m bench.corpus "$AUDIO" "$CORPUS" --utterances 160 --long 0 \
+  --formats wav --workers 8 | tail -1
+command -v nvidia-smi >/dev/null && nvidia-smi dmon -s um -d 1 -o T > "$OUT/dmon.txt" 2>&1 &
+DMON=$!
+
+# collapsed stacks, heaviest 300 kept (the raw file of a 16-thread process is tens of MB)
+top_stacks() { awk '{print $NF "\t" $0}' "$1" | sort -t"$(printf '\t')" -k1,1nr | head -300 | cut -f2- > "$1.top" && mv "$1.top" "$1"; }
+
+spy_engine() { # $1 = server log; samples the engine process once the load is on
+  local log=$1 pid="" i
+  for i in $(seq 1 150); do
+    pid=$(grep -ohE "engine pid=[0-9]+" "$log" 2>/dev/null | grep -oE "[0-9]+" | head -1)
+    [ -n "$pid" ] && grep -q "engine process ready" "$log" 2>/dev/null && break
+    sleep 1
+  done
+  [ -z "$pid" ] && { echo "spy: no engine pid"; return; }
+  sleep 9 # start-up of the front-ends + the client's warm-up
+  echo "spy: engine pid $pid from $(date -u +%H:%M:%S)"
+  timeout 20 py-spy record -p "$pid" -r 150 -d 9 --threads --idle -f raw -o "$OUT/engine-spy.txt" >/dev/null 2>&1 \
+    || echo "spy: py-spy (python) failed"
+  timeout 20 py-spy record -p "$pid" -r 100 -d 7 --threads --idle --native -f raw -o "$OUT/engine-spy-native.txt" \
+    >/dev/null 2>&1 || echo "spy: py-spy (native) failed"
+  for f in "$OUT/engine-spy.txt" "$OUT/engine-spy-native.txt"; do [ -s "$f" ] && top_stacks "$f"; done
+}
+
+run_level() { # $1 = name, $2 = comma list of settings (may be empty), $3 = "spy" to sample the engine
+  local name=$1 settings=$2 log=$WORK/server-$1.log args=(--server-setting log_level=INFO) half=(--half-peak) s
+  for s in ${settings//,/ }; do args+=(--server-setting "$s"); done
+  [ "${3:-}" = spy ] && half=()
+  step "level $name (${settings:-defaults}): c=256 for ${DURATION}s${half:+, then half of peak}"
+  rm -f "$log"
+  [ "${3:-}" = spy ] && { spy_engine "$log" & }
+  timeout -k 15 150 python3 -m bench.loadgen --serve --frontends 12 --model-dir "$MODEL" --device "$DEVICE" --dtype "${BENCH_DTYPE:-bf16}" \
+    "${args[@]}" --corpus "$CORPUS" --mode unary --format wav --concurrency 256 --duration-s "$DURATION" \
+    --warmup-s 3 --processes 4 --channels 64 "${half[@]}" --server-log "$log" --json "$OUT/grpc-$name.json" 2>&1 \
+    | grep -E "realtime|half peak|rror" | tail -3
+  wait
+  echo "$name: $(grep -ohE "batching: .*" "$log" | tail -1)" | tee -a "$OUT/batching.txt"
+  { echo "----- $name"; tail -30 "$log"; } >> "$OUT/servers.log"
+  for pid in $(grep -ohE "(supervisor|engine) pid=[0-9]+|frontends pids=[0-9,]+" "$log" 2>/dev/null | grep -oE "[0-9]+" | sort -u); do
+    kill -0 "$pid" 2>/dev/null && { echo "killing leftover server process $pid"; kill -9 "$pid"; }
+  done
+}
+
+run_level base "" spy
+for level in $LEVELS; do run_level "${level%%:*}" "${level#*:}"; done
+kill "$DMON" 2>/dev/null
+step "summary"
+python3 - "$OUT" <<'EOF'
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+for f in sorted(out.glob("grpc-*.json")):
+    rows = json.loads(f.read_text())["rows"]
+    for r in rows:
+        lat = r.get("latency_ms", {})
+        print(f"{f.stem:14s} rtfx {r.get('rtfx', 0):8.0f}  req/s {r.get('requests_per_s', 0):6.0f}  "
+              f"p50 {lat.get('p50', 0):6.0f}  p99 {lat.get('p99', 0):6.0f}  "
+              f"gpu MiB {r.get('gpu_mem_peak_process_mib', 0)}  cores {r.get('cores_by_process', {}).get('engine', '-')}")
+EOF
+step "done"
