@@ -11,7 +11,8 @@ and a time bucket, and the model runs in two graphs with one host read between t
   outputs (``ParaformerModel.argmax_ids``).
 
 Between them the token counts come to the host (the token bucket depends on them), as in eager mode.
-Anything outside the buckets, past the graph budget or on a CPU runs eagerly.
+A batch above the largest batch bucket replays as chunks of that bucket, longest items first. Anything
+longer than the time buckets, past the graph budget or on a CPU runs eagerly.
 
 Correct by construction: inputs are copied into static buffers, whatever leaves a replay is copied out
 before the next replay, all graphs share one memory pool and keep their static tensors alive (so no graph's
@@ -21,8 +22,8 @@ to reading its results out, and the worker that takes the lock makes its CUDA st
 previous holder recorded on its own stream as it let go, so the static buffers see their uses in lock order
 on the device too. One shared set (not one per worker, not graphs for one worker only) keeps a batch's
 path, and so its token ids, independent of the worker that runs it, and holds the graph memory once;
-replays are short, and batches too large for a graph, the ones that keep the device busy, never wait
-for the lock. For a batch whose size is a bucket, a replay runs the same kernels on
+replays are short, and a large batch takes the lock once per chunk, so workers interleave. For a
+batch whose size is a bucket, a replay runs the same kernels on
 the same shapes as eager mode, so its token ids are identical; padding a batch to a bucket changes the
 matrix shapes, which can move low bits in half precision (as any change of batch size does).
 """
@@ -42,7 +43,15 @@ import torch
 from asr_engine.models.base import DecodeRequest, Hypothesis
 from asr_engine.models.paraformer import AcousticOutput, ParaformerModel, token_bucket
 
-__all__ = ["GraphSettings", "GraphStats", "ParaformerGraphs", "batch_bucket", "make_graphs", "time_bucket"]
+__all__ = [
+    "GraphSettings",
+    "GraphStats",
+    "ParaformerGraphs",
+    "batch_bucket",
+    "chunk_spans",
+    "make_graphs",
+    "time_bucket",
+]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +72,12 @@ class GraphSettings:
     # (the H100's idle p99 was 139 ms with 3-11.5 s warmed and 2-20 s requests); ~420 graphs, ~20 s at start.
     warm_frames: tuple[int, int] = (16, 512)
     warm_token_share: float = 0.375
+    # A batch above the largest bucket replays as consecutive chunks of that bucket (longest items first,
+    # each chunk padded only to its own longest item) instead of running eagerly. Why: eager dispatch of a
+    # Paraformer-large forward costs the device thread ~50-100 ms of CPU whatever the batch size, and under
+    # load that, not the GPU, bounded throughput (H200 under c=256: device thread busy 98 %, GPU SM 10-30 %,
+    # bench/results/2026-11-22-h200-diag); a batch-16 replay already runs near the model's large-batch speed.
+    split_large_batches: bool = True
 
 
 @dataclass
@@ -85,6 +100,11 @@ def batch_bucket(n: int, buckets: Sequence[int]) -> int | None:
     """The smallest bucket holding ``n`` items, or None when ``n`` is above them all."""
     fitting = [b for b in buckets if b >= n]
     return min(fitting) if n > 0 and fitting else None
+
+
+def chunk_spans(n_items: int, largest: int) -> list[tuple[int, int]]:
+    """``[lo, hi)`` spans of at most ``largest`` items that cover ``range(n_items)`` in order."""
+    return [(lo, min(lo + largest, n_items)) for lo in range(0, n_items, largest)]
 
 
 def time_bucket(frames: int, step: int, max_frames: int) -> int | None:
@@ -135,7 +155,44 @@ class ParaformerGraphs:
     def decode_batch(
         self, feats: torch.Tensor, feat_lengths: torch.Tensor, requests: Sequence[DecodeRequest]
     ) -> list[Hypothesis]:
-        """Decode a padded batch (B, T, D) through graphs when its shape fits, else eagerly."""
+        """Decode a padded batch (B, T, D) through graphs when its shape fits, else eagerly.
+
+        A batch above the largest bucket goes through in chunks of that bucket when
+        ``split_large_batches`` is set (see ``GraphSettings``).
+        """
+        largest = max(self.settings.batch_buckets)
+        if self.settings.split_large_batches and feats.shape[0] > largest:
+            return self._decode_in_chunks(feats, feat_lengths, requests, largest)
+        return self._decode_one(feats, feat_lengths, requests)
+
+    def _decode_in_chunks(
+        self,
+        feats: torch.Tensor,
+        feat_lengths: torch.Tensor,
+        requests: Sequence[DecodeRequest],
+        largest: int,
+    ) -> list[Hypothesis]:
+        """Longest items first, ``largest`` at a time, each chunk cut to its own longest item."""
+        lengths = feat_lengths.tolist()  # one host read for the whole batch
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        if order != list(
+            range(len(lengths))
+        ):  # the scheduler sorts its batches; anything else is sorted here
+            index = torch.tensor(order, device=feats.device)
+            feats, feat_lengths = feats.index_select(0, index), feat_lengths.index_select(0, index)
+        results: list[Hypothesis | None] = [None] * len(order)
+        for lo, hi in chunk_spans(len(order), largest):
+            frames = max(1, lengths[order[lo]])
+            chunk = self._decode_one(
+                feats[lo:hi, :frames], feat_lengths[lo:hi], [requests[i] for i in order[lo:hi]]
+            )
+            for i, hypothesis in zip(order[lo:hi], chunk, strict=True):
+                results[i] = hypothesis
+        return [h for h in results if h is not None]
+
+    def _decode_one(
+        self, feats: torch.Tensor, feat_lengths: torch.Tensor, requests: Sequence[DecodeRequest]
+    ) -> list[Hypothesis]:
         n_items, frames = feats.shape[0], feats.shape[1]
         b = batch_bucket(n_items, self.settings.batch_buckets)
         t = time_bucket(frames, self.settings.frame_bucket, self.settings.max_frames)

@@ -82,6 +82,10 @@ class Settings:
     dtype: str | None = None
     # CUDA graphs for small batches (Paraformer on CUDA; ignored elsewhere): lower idle latency.
     cuda_graphs: bool = True
+    # Largest graphed batch (a power of two); a larger batch replays in chunks of it unless
+    # cuda_graph_split is off, in which case it runs eagerly (the behaviour before chunking).
+    cuda_graph_max_batch: int = 16
+    cuda_graph_split: bool = True
     # Batch workers on the one device (each its own thread and CUDA stream): one dispatches kernels while
     # another waits on the GPU. 1 (the default) runs one batch at a time.
     device_workers: int = 1
@@ -239,6 +243,10 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"log_format: {settings.log_format!r} is not 'kv' or 'json'")
     if not 1 <= settings.frontend_processes <= 256:
         raise ConfigError(f"frontend_processes: {settings.frontend_processes} is not in 1..256")
+    if settings.cuda_graph_max_batch not in (1, 2, 4, 8, 16, 32, 64, 128, 256):
+        raise ConfigError(
+            f"cuda_graph_max_batch: {settings.cuda_graph_max_batch} is not a power of two in 1..256"
+        )
     if not 1 <= settings.device_workers <= 16:
         raise ConfigError(f"device_workers: {settings.device_workers} is not in 1..16")
     if not 1.0 <= settings.max_batch_s <= 36000.0:

@@ -89,6 +89,8 @@ def engine_tuning(settings: Settings) -> dict[str, Any]:
     """
     return {
         "cuda_graphs": settings.cuda_graphs,
+        "graph_max_batch": settings.cuda_graph_max_batch,
+        "graph_split": settings.cuda_graph_split,
         "device_workers": settings.device_workers,
         "max_batch_s": settings.max_batch_s,
         "batch_wait_ms": settings.batch_wait_ms,

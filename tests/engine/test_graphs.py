@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from asr_engine.cuda_graphs import GraphSettings, ParaformerGraphs, batch_bucket, make_graphs, time_bucket
+from asr_engine.cuda_graphs import (
+    GraphSettings,
+    ParaformerGraphs,
+    batch_bucket,
+    chunk_spans,
+    make_graphs,
+    time_bucket,
+)
 from asr_engine.engine import Engine, EngineConfig
 from asr_engine.models.base import DecodeRequest
 from asr_engine.models.loader import load_model
@@ -35,6 +42,13 @@ def test_time_bucket_rounds_up_and_stops_at_the_limit() -> None:
     assert time_bucket(513, 16, 512) is None
     assert time_bucket(0, 16, 512) is None
     assert time_bucket(37, 1, 512) == 37
+
+
+def test_chunk_spans_cover_the_batch_in_order_with_at_most_the_largest_bucket() -> None:
+    assert chunk_spans(40, 16) == [(0, 16), (16, 32), (32, 40)]
+    assert chunk_spans(16, 16) == [(0, 16)]
+    assert chunk_spans(17, 16) == [(0, 16), (16, 17)]
+    assert chunk_spans(0, 16) == []
 
 
 def _cpu_model(parity_dir: Path) -> ParaformerModel:
@@ -95,10 +109,12 @@ def test_replays_equal_eager_at_bucket_sizes(parity_dir: Path, dtype: torch.dtyp
 
 @pytest.mark.gpu
 def test_padded_batches_and_fallbacks_give_eager_text(parity_dir: Path) -> None:
-    """Three items replay in the batch-4 graph; five run eagerly (above the buckets); texts are the same."""
+    """Three items replay in the batch-4 graph; five run eagerly (above the buckets, splitting off); texts
+    are the same."""
     family = parity_dir / "paraformer"
     model = _cuda_model(parity_dir, torch.float32)
-    runner = ParaformerGraphs(model, GraphSettings(batch_buckets=(1, 4), warm_frames=(16, 16)))
+    settings = GraphSettings(batch_buckets=(1, 4), warm_frames=(16, 16), split_large_batches=False)
+    runner = ParaformerGraphs(model, settings)
     waves = [file_samples(family / "audio" / n) for n in NAMES]
     waves.append(np.zeros(16000, dtype=np.float32))
     with torch.inference_mode():
@@ -108,6 +124,28 @@ def test_padded_batches_and_fallbacks_give_eager_text(parity_dir: Path) -> None:
             eager = [h.text for h in model.decode_batch(feats, lengths, requests)]
             assert [h.text for h in runner.decode_batch(feats, lengths, requests)] == eager
     assert runner.stats.replays == 1 and runner.stats.reasons == {"shape outside the buckets": 1}
+
+
+@pytest.mark.gpu
+def test_large_batches_replay_in_chunks_and_keep_each_items_result(parity_dir: Path) -> None:
+    """Six items over buckets (1, 2): chunks of two, longest first, whatever order the batch came in."""
+    family = parity_dir / "paraformer"
+    model = _cuda_model(parity_dir, torch.float32)
+    runner = ParaformerGraphs(model, GraphSettings(batch_buckets=(1, 2), warm_frames=(16, 16)))
+    waves = [file_samples(family / "audio" / n) for n in NAMES]
+    waves += [np.zeros(16000, dtype=np.float32), waves[0][: waves[0].size // 2]]
+    with torch.inference_mode():
+        for batch in (sorted(waves, key=len, reverse=True), waves):  # sorted as the scheduler does; shuffled
+            feats, lengths = features(model.frontend, batch, torch.device("cuda"))
+            requests = [DecodeRequest(timestamps=True) for _ in batch]
+            alone = [
+                model.decode_batch(*features(model.frontend, [w], torch.device("cuda")), [r])
+                for w, r in zip(batch, requests, strict=True)
+            ]
+            chunked = runner.decode_batch(feats, lengths, requests)
+            assert [h.text for h in chunked] == [a[0].text for a in alone]
+            assert [h.token_ids for h in chunked] == [a[0].token_ids for a in alone]
+    assert runner.stats.eager_batches == 0 and runner.stats.replays == 6
 
 
 @pytest.mark.gpu

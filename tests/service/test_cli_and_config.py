@@ -124,6 +124,20 @@ async def test_batching_settings_reach_the_engine_config() -> None:
         load_settings(env={"LINGTING_BATCH_WAIT_MS": "-1"})
 
 
+async def test_graph_batch_settings_reach_the_engine_config() -> None:
+    """cuda_graph_max_batch / cuda_graph_split: the graphed batch buckets and chunked replays."""
+    from asr_engine.engine import EngineConfig
+    from service.engine_host import engine_tuning
+
+    default = EngineConfig.tuned(**engine_tuning(load_settings(env={}))).graphs
+    assert default.batch_buckets == (1, 2, 4, 8, 16) and default.split_large_batches
+    env = {"LINGTING_CUDA_GRAPH_MAX_BATCH": "32", "LINGTING_CUDA_GRAPH_SPLIT": "false"}
+    graphs = EngineConfig.tuned(**engine_tuning(load_settings(env=env))).graphs
+    assert graphs.batch_buckets == (1, 2, 4, 8, 16, 32) and not graphs.split_large_batches
+    with pytest.raises(ConfigError, match="cuda_graph_max_batch"):
+        load_settings(env={"LINGTING_CUDA_GRAPH_MAX_BATCH": "24"})
+
+
 async def test_misspelt_environment_settings_are_named(caplog: pytest.LogCaptureFixture) -> None:
     """A LINGTING_* variable that names no setting is reported, not silently dropped."""
     env = {"LINGTING_LINGTING_MAX_BATCH_S": "100", "LINGTING_PORT": "7001", "LINGTING_WORKER_ID": "3"}
