@@ -4,12 +4,15 @@
 #   grpc-base.json              the defaults, with the engine process sampled by py-spy while under load:
 #   engine-spy.txt              ... Python stacks of every engine thread, idle frames included (collapsed, top 300)
 #   engine-spy-native.txt       ... the same with native frames (where the device thread waits inside CUDA/ATen)
-#   grpc-<level>.json           the A/B levels of BENCH_LEVELS (each "name:setting=value,setting=value"), each
-#                               with an open-loop run at half of its peak (client p99 at half load)
+#   grpc-<level>.json           the A/B levels of BENCH_LEVELS (each "name:setting=value,setting=value[:half]";
+#                               ":half" adds an open-loop run at half of the level's peak: client p99 at half load)
+#   gpu_tests.txt               pytest -m gpu on the graph and device-worker tests (BENCH_NO_TESTS=1 skips)
 #   dmon.txt                    nvidia-smi dmon (SM and memory-controller use, 1 s) over the whole call
 #   batching.txt                the engine's batching summary per level (items per batch, padding, busy share)
 #   servers.log, log-diag.txt   the end of each server's log; this script's output
 # Carry: .dev/gpu/bench/base .dev/gpu/bench/whl-lingting (with the py-spy wheel; bench/stage_assets.sh + pip download)
+#        .dev/gpu/shared (../shared/parity/paraformer only, for the GPU tests)
+# Knobs: BENCH_DURATION_S [20] BENCH_WARMUP_S [12: lazy graph captures of new shapes happen in it] BENCH_LEVELS
 # Usage on the device: BENCH_COMMIT=<sha> bash bench/gpu_diag.sh   (timeout_s 590)
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -27,7 +30,8 @@ MODEL=${BENCH_MODEL:-$WORK/paraformer-large}
 DEVICE=${BENCH_DEVICE:-cuda}
 CORPUS=$WORK/corpus-u160-l0x10-wav
 DURATION=${BENCH_DURATION_S:-20}
-LEVELS=${BENCH_LEVELS:-b1500:max_batch_s=1500 dw2:device_workers=2 b1500dw2:max_batch_s=1500,device_workers=2}
+# name:settings[:half] (":half" adds an open-loop run at half of that level's peak)
+LEVELS=${BENCH_LEVELS:-eager:cuda_graph_split=false:half g32:cuda_graph_max_batch=32 dw2:device_workers=2 b1500:max_batch_s=1500}
 step "wheels, model, corpus (commit ${BENCH_COMMIT:-unknown})"
 [ -n "${BENCH_NO_WHEELS:-}" ] || timeout 120 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
   --target "$TMPDIR/site" "$ASSETS"/whl-lingting/*.whl || echo "wheel install failed"
@@ -52,7 +56,7 @@ spy_engine() { # $1 = server log; samples the engine process once the load is on
     sleep 1
   done
   [ -z "$pid" ] && { echo "spy: no engine pid"; return; }
-  sleep 9 # start-up of the front-ends + the client's warm-up
+  sleep $((${BENCH_WARMUP_S:-12} + 6)) # start-up of the front-ends + the client's warm-up
   echo "spy: engine pid $pid from $(date -u +%H:%M:%S)"
   timeout 20 py-spy record -p "$pid" -r 150 -d 9 --threads --idle -f raw -o "$OUT/engine-spy.txt" >/dev/null 2>&1 \
     || echo "spy: py-spy (python) failed"
@@ -61,18 +65,19 @@ spy_engine() { # $1 = server log; samples the engine process once the load is on
   for f in "$OUT/engine-spy.txt" "$OUT/engine-spy-native.txt"; do [ -s "$f" ] && top_stacks "$f"; done
 }
 
-run_level() { # $1 = name, $2 = comma list of settings (may be empty), $3 = "spy" to sample the engine
-  local name=$1 settings=$2 log=$WORK/server-$1.log args=(--server-setting log_level=INFO) half=(--half-peak) s
+run_level() { # $1 = name, $2 = comma list of settings (may be empty), $3 = "spy" and/or "half"
+  local name=$1 settings=$2 log=$WORK/server-$1.log args=(--server-setting log_level=INFO) half=() s
   for s in ${settings//,/ }; do args+=(--server-setting "$s"); done
-  [ "${3:-}" = spy ] && half=()
+  case "${3:-}" in *half*) half=(--half-peak) ;; esac
   step "level $name (${settings:-defaults}): c=256 for ${DURATION}s${half:+, then half of peak}"
   rm -f "$log"
-  [ "${3:-}" = spy ] && { spy_engine "$log" & }
+  local spy=""
+  case "${3:-}" in *spy*) spy_engine "$log" & spy=$! ;; esac
   timeout -k 15 150 python3 -m bench.loadgen --serve --frontends 12 --model-dir "$MODEL" --device "$DEVICE" --dtype "${BENCH_DTYPE:-bf16}" \
     "${args[@]}" --corpus "$CORPUS" --mode unary --format wav --concurrency 256 --duration-s "$DURATION" \
-    --warmup-s 3 --processes 4 --channels 64 "${half[@]}" --server-log "$log" --json "$OUT/grpc-$name.json" 2>&1 \
+    --warmup-s "${BENCH_WARMUP_S:-12}" --processes 4 --channels 64 "${half[@]}" --server-log "$log" --json "$OUT/grpc-$name.json" 2>&1 \
     | grep -E "realtime|half peak|rror" | tail -3
-  wait
+  [ -n "$spy" ] && wait "$spy"  # not a bare `wait`: nvidia-smi dmon runs in the background all along
   echo "$name: $(grep -ohE "batching: .*" "$log" | tail -1)" | tee -a "$OUT/batching.txt"
   { echo "----- $name"; tail -30 "$log"; } >> "$OUT/servers.log"
   for pid in $(grep -ohE "(supervisor|engine) pid=[0-9]+|frontends pids=[0-9,]+" "$log" 2>/dev/null | grep -oE "[0-9]+" | sort -u); do
@@ -80,8 +85,17 @@ run_level() { # $1 = name, $2 = comma list of settings (may be empty), $3 = "spy
   done
 }
 
-run_level base "" spy
-for level in $LEVELS; do run_level "${level%%:*}" "${level#*:}"; done
+if [ -z "${BENCH_NO_TESTS:-}" ]; then
+  step "GPU tests (graphs, device workers)"
+  LINGTING_SHARED_DIR=$ROOT/.dev/gpu/shared timeout 120 python3 -m pytest -q -m gpu -p no:cacheprovider \
+    tests/engine/test_graphs.py tests/engine/test_device_workers.py > "$OUT/gpu_tests.txt" 2>&1
+  grep -E "passed|failed|Error" "$OUT/gpu_tests.txt" | tail -6
+fi
+run_level base "" spy,half
+for level in $LEVELS; do
+  IFS=: read -r name settings extra <<< "$level"
+  run_level "$name" "$settings" "$extra"
+done
 kill "$DMON" 2>/dev/null
 step "summary"
 python3 - "$OUT" <<'EOF'
