@@ -9,6 +9,9 @@ For each setting (``eager``, ``graphs``) one engine is loaded (``EngineConfig.cu
 * identity: token ids of the graph path against eager mode on the same engine, on up to 64 utterances,
   one at a time and in batches of 8, 16 (bucket sizes: identical by construction) and 5 (padded to 8).
 
+``--no-fused-fsmn`` turns the fused Triton FSMN kernel off (``fsmn_triton.set_fused_fsmn``) for an A/B;
+each setting's result records ``fused_fsmn`` (whether the kernel was on and triton importable).
+
     python -m bench.model_speed --model-dir /tmp/pl --corpus /tmp/corpus --json out/model_speed.json
 """
 
@@ -208,13 +211,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1,
         help="batch workers of the latency rows' engine (device_workers)",
     )
+    parser.add_argument(
+        "--no-fused-fsmn",
+        action="store_true",
+        help="native FSMN path instead of the fused Triton kernel (the A/B of asr_engine.models.fsmn_triton)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from asr_engine.models import fsmn_triton
+
+    fsmn_triton.set_fused_fsmn(not args.no_fused_fsmn)
+    fused = fsmn_triton.available() and fsmn_triton.fused_fsmn_enabled()
+    log.info("fused FSMN kernel: %s", "on" if fused else "off")
     settings: dict[str, Any] = {}
     for name in args.settings.split(","):
         try:
-            settings[name] = run_setting(args, graphs=name == "graphs")
+            settings[name] = {"fused_fsmn": fused, **run_setting(args, graphs=name == "graphs")}
         except Exception as exc:  # one failing setting must not hide the other's figures
             log.exception("setting %s failed", name)
             settings[name] = {"error": f"{type(exc).__name__}: {exc}"}

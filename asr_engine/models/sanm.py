@@ -162,6 +162,24 @@ def fsmn_memory(
     return masked_depthwise_conv(v, m, conv.weight, left, kernel_size - 1 - left)
 
 
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _use_fused(v: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor) -> bool:
+    """The Triton kernel (``fsmn_triton``) serves CUDA half-precision inference only.
+
+    float32 keeps FunASR's bit parity, CPUs keep the native path, and autograd (training) needs it too.
+    The module is imported only here, so CPU runs never import triton.
+    """
+    if not v.is_cuda or v.dtype not in _HALF:
+        return False
+    if torch.is_grad_enabled() and (v.requires_grad or mask.requires_grad or weight.requires_grad):
+        return False
+    from asr_engine.models import fsmn_triton
+
+    return fsmn_triton.available() and fsmn_triton.fused_fsmn_enabled()
+
+
 def masked_depthwise_conv(
     v: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor, left: int, right: int
 ) -> torch.Tensor:
@@ -176,7 +194,15 @@ def masked_depthwise_conv(
     Measured alternatives: conv1d padding a strided view is 2x slower on a CPU; reading x in place as a
     channels-last image for cuDNN's NHWC kernel was 2.5x slower at batch 256 on an H100
     (bench/results/2026-11-21-h100-model2).
+
+    On CUDA in float16/bfloat16 without autograd, a fused Triton kernel (``fsmn_triton``) computes the same
+    sum in one pass instead and returns a contiguous (B, T, d) tensor (float32 accumulation, one rounding);
+    ``fsmn_triton.set_fused_fsmn(False)`` turns it off process-wide.
     """
+    if _use_fused(v, mask, weight):
+        from asr_engine.models import fsmn_triton
+
+        return fsmn_triton.fused_masked_depthwise_conv(v, mask, weight, left, right)
     b, t, d = v.shape
     if v.requires_grad or mask.requires_grad:  # training: ``out=`` has no derivative
         padded = F.pad((v * mask).transpose(1, 2), (left, right))
