@@ -78,6 +78,9 @@ class EngineConfig:
     # host sync (token counts, results); CUDA graphs are shared under a lock (cuda_graphs.py). On a CPU the
     # workers are plain threads. Costs up to N batches' activations of GPU memory at once.
     device_workers: int = 1
+    # Fused Triton kernels where they apply (the SAN-M FSMN block, CUDA half precision, triton installed);
+    # a process-wide switch (models/fsmn_triton.py), set when an engine is made: False for the native path.
+    fused_kernels: bool = True
 
     @classmethod
     def tuned(
@@ -195,6 +198,10 @@ class Engine:
         self._punctuator = punctuator
         self._config = config
         self._frontend = Frontend(self._asr.frontend, device) if self._asr is not None else None
+        if device.type == "cuda":  # before any graph records the FSMN path
+            from asr_engine.models import fsmn_triton
+
+            fsmn_triton.set_fused_fsmn(config.fused_kernels)
         self._graphs = (
             make_graphs(self._asr, device, config.graphs)
             if config.cuda_graphs and self._asr is not None

@@ -10,9 +10,13 @@
 #   dmon.txt                    nvidia-smi dmon (SM and memory-controller use, 1 s) over the whole call
 #   batching.txt                the engine's batching summary per level (items per batch, padding, busy share)
 #   servers.log, log-diag.txt   the end of each server's log; this script's output
+#   (all but log-diag.txt are packed into diag-results.tgz at the end: the device tool returns at most 8 files)
 # Carry: .dev/gpu/bench/base .dev/gpu/bench/whl-lingting (with the py-spy wheel; bench/stage_assets.sh + pip download)
 #        .dev/gpu/shared (../shared/parity/paraformer only, for the GPU tests)
 # Knobs: BENCH_DURATION_S [20] BENCH_WARMUP_S [12: lazy graph captures of new shapes happen in it] BENCH_LEVELS
+#        BENCH_TESTS (test files for pytest -m gpu)  BENCH_MODEL_AB (batch sizes: model_speed with the fused FSMN
+#        kernel and without -> model_speed-{fused,native}.json)  BENCH_WARM_LEVEL=1 (a throwaway level first)
+#        BENCH_BASE_SETTINGS (settings of the base level)
 # Usage on the device: BENCH_COMMIT=<sha> bash bench/gpu_diag.sh   (timeout_s 590)
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -74,7 +78,7 @@ run_level() { # $1 = name, $2 = comma list of settings (may be empty), $3 = "spy
   local spy=""
   case "${3:-}" in *spy*) spy_engine "$log" & spy=$! ;; esac
   timeout -k 15 150 python3 -m bench.loadgen --serve --frontends 12 --model-dir "$MODEL" --device "$DEVICE" --dtype "${BENCH_DTYPE:-bf16}" \
-    "${args[@]}" --corpus "$CORPUS" --mode unary --format wav --concurrency 256 --duration-s "$DURATION" \
+    "${args[@]}" --corpus "$CORPUS" --mode unary --format wav --concurrency 256 --duration-s "$([ "$name" = warm ] && echo 8 || echo "$DURATION")" \
     --warmup-s "${BENCH_WARMUP_S:-12}" --processes 4 --channels 64 "${half[@]}" --server-log "$log" --json "$OUT/grpc-$name.json" 2>&1 \
     | grep -E "realtime|half peak|rror" | tail -3
   [ -n "$spy" ] && wait "$spy"  # not a bare `wait`: nvidia-smi dmon runs in the background all along
@@ -86,12 +90,25 @@ run_level() { # $1 = name, $2 = comma list of settings (may be empty), $3 = "spy
 }
 
 if [ -z "${BENCH_NO_TESTS:-}" ]; then
-  step "GPU tests (graphs, device workers)"
+  step "GPU tests (${BENCH_TESTS:=tests/engine/test_graphs.py tests/engine/test_device_workers.py})"
+  # shellcheck disable=SC2086  # a list of test files
   LINGTING_SHARED_DIR=$ROOT/.dev/gpu/shared timeout 120 python3 -m pytest -q -m gpu -p no:cacheprovider \
-    tests/engine/test_graphs.py tests/engine/test_device_workers.py > "$OUT/gpu_tests.txt" 2>&1
+    $BENCH_TESTS > "$OUT/gpu_tests.txt" 2>&1
   grep -E "passed|failed|Error" "$OUT/gpu_tests.txt" | tail -6
 fi
-run_level base "" spy,half
+if [ -n "${BENCH_MODEL_AB:-}" ]; then  # the model alone, fused Triton FSMN kernel vs native ops, same process kind
+  for variant in fused native; do
+    step "model alone ($variant FSMN): eager and graphs, batch ${BENCH_MODEL_AB}"
+    flag=()
+    [ "$variant" = native ] && flag=(--no-fused-fsmn)
+    timeout 150 python3 -m bench.model_speed --model-dir "$MODEL" --corpus "$CORPUS" --dtype "${BENCH_DTYPE:-bf16}" \
+      --batch-sizes "$BENCH_MODEL_AB" --min-time-s 1.5 --latency-repeats 20 --identity-utts 32 "${flag[@]}" \
+      --json "$OUT/model_speed-$variant.json" 2>&1 | grep -E "INFO __main__|Error|error" | cut -c1-300
+  done
+fi
+# A short level first: the first level after a machine start has been the slowest in every run.
+[ -n "${BENCH_WARM_LEVEL:-}" ] && run_level warm "" ""
+run_level base "${BENCH_BASE_SETTINGS:-}" spy,half
 for level in $LEVELS; do
   IFS=: read -r name settings extra <<< "$level"
   run_level "$name" "$settings" "$extra"
@@ -110,3 +127,6 @@ for f in sorted(out.glob("grpc-*.json")):
               f"gpu MiB {r.get('gpu_mem_peak_process_mib', 0)}  cores {r.get('cores_by_process', {}).get('engine', '-')}")
 EOF
 step "done"
+# The device tool returns at most 8 files: everything goes back as one archive.
+(cd "$OUT" && tar czf /tmp/diag-results.tgz --exclude=log-diag.txt . && find . -mindepth 1 ! -name log-diag.txt -delete \
+  && mv /tmp/diag-results.tgz .)
