@@ -79,8 +79,9 @@ class EngineConfig:
     # workers are plain threads. Costs up to N batches' activations of GPU memory at once.
     device_workers: int = 1
     # Fused Triton kernels where they apply (the SAN-M FSMN block, CUDA half precision, triton installed);
-    # a process-wide switch (models/fsmn_triton.py), set when an engine is made: False for the native path.
-    fused_kernels: bool = True
+    # a process-wide switch (models/fsmn_triton.py), set when an engine is made. Off by default: no gain
+    # measured through gRPC on an H200 (bench/results/2026-11-22-h200-final).
+    fused_kernels: bool = False
 
     @classmethod
     def tuned(

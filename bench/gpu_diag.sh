@@ -100,7 +100,7 @@ if [ -n "${BENCH_MODEL_AB:-}" ]; then  # the model alone, fused Triton FSMN kern
   for variant in fused native; do
     step "model alone ($variant FSMN): eager and graphs, batch ${BENCH_MODEL_AB}"
     flag=()
-    [ "$variant" = native ] && flag=(--no-fused-fsmn)
+    [ "$variant" = fused ] && flag=(--fused-fsmn)
     timeout 150 python3 -m bench.model_speed --model-dir "$MODEL" --corpus "$CORPUS" --dtype "${BENCH_DTYPE:-bf16}" \
       --batch-sizes "$BENCH_MODEL_AB" --min-time-s 1.5 --latency-repeats 20 --identity-utts 32 "${flag[@]}" \
       --json "$OUT/model_speed-$variant.json" 2>&1 | grep -E "INFO __main__|Error|error" | cut -c1-300

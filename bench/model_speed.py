@@ -9,8 +9,8 @@ For each setting (``eager``, ``graphs``) one engine is loaded (``EngineConfig.cu
 * identity: token ids of the graph path against eager mode on the same engine, on up to 64 utterances,
   one at a time and in batches of 8, 16 (bucket sizes: identical by construction) and 5 (padded to 8).
 
-``--no-fused-fsmn`` turns the fused Triton FSMN kernel off (``fsmn_triton.set_fused_fsmn``) for an A/B;
-each setting's result records ``fused_fsmn`` (whether the kernel was on and triton importable).
+``--fused-fsmn`` turns the fused Triton FSMN kernel on (``EngineConfig.fused_kernels``; off by default) for an
+A/B; each setting's result records ``fused_fsmn`` (whether the kernel was on and triton importable).
 
     python -m bench.model_speed --model-dir /tmp/pl --corpus /tmp/corpus --json out/model_speed.json
 """
@@ -40,15 +40,14 @@ SAMPLE_RATE = 16000
 Decode = Callable[[torch.Tensor, torch.Tensor, Sequence[Any]], list[Any]]
 
 
-def _load(model_dir: Path, dtype: str, graphs: bool, device: str = "cuda", workers: int = 1) -> Any:
+def _load(
+    model_dir: Path, dtype: str, graphs: bool, device: str = "cuda", workers: int = 1, fused: bool = False
+) -> Any:
     from asr_engine.engine import Engine, EngineConfig
 
-    return Engine.load(
-        model_dir,
-        device=device,
-        dtype=dtype,
-        config=EngineConfig(vad="none", cuda_graphs=graphs, device_workers=workers),
-    )
+    # fused_kernels goes through the config: making an engine sets the process-wide FSMN switch.
+    config = EngineConfig(vad="none", cuda_graphs=graphs, device_workers=workers, fused_kernels=fused)
+    return Engine.load(model_dir, device=device, dtype=dtype, config=config)
 
 
 def _sync(device: torch.device) -> None:
@@ -169,7 +168,7 @@ async def _latency(engine: Any, corpus: Path, repeats: int) -> list[dict[str, An
 def run_setting(args: argparse.Namespace, graphs: bool) -> dict[str, Any]:
     label = "graphs" if graphs else "eager"
     started = time.perf_counter()
-    engine = _load(args.model_dir, args.dtype, graphs, args.device)
+    engine = _load(args.model_dir, args.dtype, graphs, args.device, fused=args.fused_fsmn)
     result: dict[str, Any] = {"load_s": round(time.perf_counter() - started, 2)}
     if graphs and engine._graphs is not None:
         t0 = time.perf_counter()
@@ -184,7 +183,7 @@ def run_setting(args: argparse.Namespace, graphs: bool) -> dict[str, Any]:
     del engine
     gc.collect()
     torch.cuda.empty_cache()
-    engine = _load(args.model_dir, args.dtype, graphs, args.device, args.device_workers)
+    engine = _load(args.model_dir, args.dtype, graphs, args.device, args.device_workers, args.fused_fsmn)
     result["latency"] = asyncio.run(_latency(engine, args.corpus, args.latency_repeats))
     if graphs and engine._graphs is not None:
         result["latency_graph_stats"] = {k: v for k, v in vars(engine._graphs.stats).items()}
@@ -212,16 +211,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="batch workers of the latency rows' engine (device_workers)",
     )
     parser.add_argument(
-        "--no-fused-fsmn",
+        "--fused-fsmn",
         action="store_true",
-        help="native FSMN path instead of the fused Triton kernel (the A/B of asr_engine.models.fsmn_triton)",
+        help="the fused Triton FSMN kernel, not the native path (A/B of asr_engine.models.fsmn_triton)",
     )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from asr_engine.models import fsmn_triton
 
-    fsmn_triton.set_fused_fsmn(not args.no_fused_fsmn)
+    fsmn_triton.set_fused_fsmn(args.fused_fsmn)
     fused = fsmn_triton.available() and fsmn_triton.fused_fsmn_enabled()
     log.info("fused FSMN kernel: %s", "on" if fused else "off")
     settings: dict[str, Any] = {}

@@ -86,8 +86,8 @@ class Settings:
     # cuda_graph_split is off, in which case it runs eagerly (the behaviour before chunking).
     cuda_graph_max_batch: int = 16
     cuda_graph_split: bool = True
-    # Fused Triton kernels (SAN-M FSMN memory; CUDA, half precision, triton installed); false: native ops.
-    fused_kernels: bool = True
+    # Fused Triton kernels (SAN-M FSMN memory; CUDA, half precision, triton installed); off: native ops.
+    fused_kernels: bool = False
     # Batch workers on the one device (each its own thread and CUDA stream): one dispatches kernels while
     # another waits on the GPU. 1 (the default) runs one batch at a time.
     device_workers: int = 1

@@ -29,7 +29,8 @@ except ImportError:  # CPU hosts and CI: the native path is used
     triton = None
     tl = None
 
-_enabled = True
+# Off by default: no speed gain measured on an H200 (bench/results/2026-11-22-h200-final/NOTES.md).
+_enabled = False
 
 # Channels are the fast (unit-stride) axis: a warp reads contiguous channel runs of one frame.
 _BLOCK_T = 32
@@ -42,7 +43,7 @@ def available() -> bool:
 
 
 def set_fused_fsmn(enabled: bool) -> None:
-    """Process-wide switch (default on): False sends every FSMN block back to the native path.
+    """Process-wide switch (default off): True sends half-precision CUDA FSMN blocks to the kernel.
 
     Read at each call, so it must be set before CUDA graphs are captured to affect them.
     """

@@ -129,16 +129,18 @@ async def test_graph_batch_settings_reach_the_engine_config() -> None:
     from asr_engine.engine import EngineConfig
     from service.engine_host import engine_tuning
 
-    default = EngineConfig.tuned(**engine_tuning(load_settings(env={}))).graphs
+    default_config = EngineConfig.tuned(**engine_tuning(load_settings(env={})))
+    default = default_config.graphs
     assert default.batch_buckets == (1, 2, 4, 8, 16) and default.split_large_batches
+    assert not default_config.fused_kernels
     env = {
         "LINGTING_CUDA_GRAPH_MAX_BATCH": "32",
         "LINGTING_CUDA_GRAPH_SPLIT": "false",
-        "LINGTING_FUSED_KERNELS": "false",
+        "LINGTING_FUSED_KERNELS": "true",
     }
     config = EngineConfig.tuned(**engine_tuning(load_settings(env=env)))
     assert config.graphs.batch_buckets == (1, 2, 4, 8, 16, 32) and not config.graphs.split_large_batches
-    assert not config.fused_kernels
+    assert config.fused_kernels
     with pytest.raises(ConfigError, match="cuda_graph_max_batch"):
         load_settings(env={"LINGTING_CUDA_GRAPH_MAX_BATCH": "24"})
 
