@@ -49,6 +49,7 @@ __all__ = [
     "ParaformerGraphs",
     "batch_bucket",
     "chunk_spans",
+    "graph_token_bucket",
     "make_graphs",
     "time_bucket",
 ]
@@ -78,6 +79,12 @@ class GraphSettings:
     # load that, not the GPU, bounded throughput (H200 under c=256: device thread busy 98 %, GPU SM 10-30 %,
     # bench/results/2026-11-22-h200-diag); a batch-16 replay already runs near the model's large-batch speed.
     split_large_batches: bool = True
+    # The decoder graphs' token axis is rounded up to a multiple of this (eager mode rounds to 8). Every
+    # (batch, time, token) bucket met is one more capture (~50-100 ms of the device thread, the first time);
+    # under varied load decoder captures still took 18 % of the device thread after a minute
+    # (bench/results/2026-11-22-h200-steady). A coarser step means fewer decoder graphs at some padded
+    # decoder work (the decoder is a small share of Paraformer's forward). A multiple of 8.
+    token_step: int = 8
 
 
 @dataclass
@@ -105,6 +112,12 @@ def batch_bucket(n: int, buckets: Sequence[int]) -> int | None:
 def chunk_spans(n_items: int, largest: int) -> list[tuple[int, int]]:
     """``[lo, hi)`` spans of at most ``largest`` items that cover ``range(n_items)`` in order."""
     return [(lo, min(lo + largest, n_items)) for lo in range(0, n_items, largest)]
+
+
+def graph_token_bucket(count: int, step: int) -> int:
+    """The decoder graph's token axis for a longest item of ``count`` tokens: eager mode's bucket
+    (``paraformer.token_bucket``) rounded up to a multiple of ``step`` (``GraphSettings.token_step``)."""
+    return max(step, -(-token_bucket(count) // step) * step)
 
 
 def time_bucket(frames: int, step: int, max_frames: int) -> int | None:
@@ -245,7 +258,7 @@ class ParaformerGraphs:
             if max(counts, default=0) < 1:
                 self.stats.replays += 1
                 return [Hypothesis(token_ids=(), text="") for _ in requests]
-            n = token_bucket(max(counts))
+            n = self._token_bucket(max(counts))
             decoder = self._decoder.get((b, t, n)) or self._capture_decoder(b, t, n)
             if decoder is None:
                 ids = self.model.argmax_ids(ac, n)[:n_items].cpu()
@@ -257,6 +270,9 @@ class ParaformerGraphs:
                 self.stats.replays += 1
             # Reads the acoustic graph's fires/alphas (copied to the host) before any other replay.
             return self.model.hypotheses(ac, ids, counts, lengths, requests)
+
+    def _token_bucket(self, count: int) -> int:
+        return graph_token_bucket(count, self.settings.token_step)
 
     # ------------------------------------------------------------------ capture
     def warm_up(self) -> int:
@@ -277,8 +293,9 @@ class ParaformerGraphs:
         for t in range(first or step, min(high, self.settings.max_frames) + 1, step):
             if self._capture_acoustic(1, t) is None:
                 break
-            top = token_bucket(int(t * self.settings.warm_token_share))
-            for n in range(8, top + 1, 8):
+            top = self._token_bucket(int(t * self.settings.warm_token_share))
+            step = self.settings.token_step
+            for n in range(step, top + 1, step):
                 if self._capture_decoder(1, t, n) is None:
                     break
         captured = self.stats.captures - before

@@ -91,17 +91,17 @@ class EngineConfig:
         batch_wait_ms: float = SchedulerConfig.max_wait_ms,
         graph_max_batch: int = max(GraphSettings.batch_buckets),
         graph_split: bool = GraphSettings.split_large_batches,
+        graph_token_step: int = GraphSettings.token_step,
         **fields: Any,
     ) -> EngineConfig:
         """From flat settings (the service's): batcher limits in seconds and ms, the largest graphed batch
-        (buckets are the powers of two up to it) and whether larger ones replay in chunks, other fields
-        by name."""
+        (buckets are the powers of two up to it), whether larger ones replay in chunks and the decoder
+        graphs' token step, other fields by name."""
         buckets = tuple(1 << i for i in range(max(1, graph_max_batch).bit_length()))
-        return cls(
-            scheduler=SchedulerConfig.for_seconds(max_batch_s, batch_wait_ms),
-            graphs=GraphSettings(batch_buckets=buckets, split_large_batches=graph_split),
-            **fields,
+        graphs = GraphSettings(
+            batch_buckets=buckets, split_large_batches=graph_split, token_step=graph_token_step
         )
+        return cls(scheduler=SchedulerConfig.for_seconds(max_batch_s, batch_wait_ms), graphs=graphs, **fields)
 
 
 def resolve_device(device: str) -> torch.device:

@@ -86,6 +86,9 @@ class Settings:
     # cuda_graph_split is off, in which case it runs eagerly (the behaviour before chunking).
     cuda_graph_max_batch: int = 16
     cuda_graph_split: bool = True
+    # Decoder graphs round their token axis up to a multiple of this (8..256, a multiple of 8): coarser means
+    # fewer graphs to capture under varied load, at some padded decoder work.
+    cuda_graph_token_step: int = 8
     # Fused Triton kernels (SAN-M FSMN memory; CUDA, half precision, triton installed); off: native ops.
     fused_kernels: bool = False
     # Batch workers on the one device (each its own thread and CUDA stream): one dispatches kernels while
@@ -248,6 +251,10 @@ def _check(settings: Settings) -> None:
     if settings.cuda_graph_max_batch not in (1, 2, 4, 8, 16, 32, 64, 128, 256):
         raise ConfigError(
             f"cuda_graph_max_batch: {settings.cuda_graph_max_batch} is not a power of two in 1..256"
+        )
+    if not (8 <= settings.cuda_graph_token_step <= 256 and settings.cuda_graph_token_step % 8 == 0):
+        raise ConfigError(
+            f"cuda_graph_token_step: {settings.cuda_graph_token_step} is not a multiple of 8 in 8..256"
         )
     if not 1 <= settings.device_workers <= 16:
         raise ConfigError(f"device_workers: {settings.device_workers} is not in 1..16")

@@ -15,6 +15,7 @@ from asr_engine.cuda_graphs import (
     ParaformerGraphs,
     batch_bucket,
     chunk_spans,
+    graph_token_bucket,
     make_graphs,
     time_bucket,
 )
@@ -49,6 +50,11 @@ def test_chunk_spans_cover_the_batch_in_order_with_at_most_the_largest_bucket() 
     assert chunk_spans(16, 16) == [(0, 16)]
     assert chunk_spans(17, 16) == [(0, 16), (16, 17)]
     assert chunk_spans(0, 16) == []
+
+
+def test_graph_token_bucket_rounds_eager_buckets_up_to_the_step() -> None:
+    assert [graph_token_bucket(c, 8) for c in (0, 1, 8, 9, 40)] == [8, 8, 8, 16, 40]
+    assert [graph_token_bucket(c, 32) for c in (0, 1, 32, 33, 65)] == [32, 32, 32, 64, 96]
 
 
 def _cpu_model(parity_dir: Path) -> ParaformerModel:
@@ -146,6 +152,23 @@ def test_large_batches_replay_in_chunks_and_keep_each_items_result(parity_dir: P
             assert [h.text for h in chunked] == [a[0].text for a in alone]
             assert [h.token_ids for h in chunked] == [a[0].token_ids for a in alone]
     assert runner.stats.eager_batches == 0 and runner.stats.replays == 6
+
+
+@pytest.mark.gpu
+def test_a_coarser_decoder_token_step_gives_eager_text(parity_dir: Path) -> None:
+    """Decoder graphs padded to 32 tokens: positions past each item's count are masked, the text is eager's."""
+    family = parity_dir / "paraformer"
+    model = _cuda_model(parity_dir, torch.float32)
+    runner = ParaformerGraphs(model, GraphSettings(batch_buckets=(1, 4), warm_frames=(16, 16), token_step=32))
+    waves = [file_samples(family / "audio" / n) for n in NAMES]
+    with torch.inference_mode():
+        for batch in ([waves[0]], waves):
+            feats, lengths = features(model.frontend, batch, torch.device("cuda"))
+            requests = [DecodeRequest() for _ in batch]
+            eager = [h.text for h in model.decode_batch(feats, lengths, requests)]
+            assert [h.text for h in runner.decode_batch(feats, lengths, requests)] == eager
+    assert runner.stats.eager_batches == 0
+    assert all(n % 32 == 0 for (_, _, n) in runner._decoder)
 
 
 @pytest.mark.gpu
