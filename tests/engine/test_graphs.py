@@ -156,7 +156,7 @@ def test_large_batches_replay_in_chunks_and_keep_each_items_result(parity_dir: P
 
 @pytest.mark.gpu
 def test_a_coarser_decoder_token_step_gives_eager_text(parity_dir: Path) -> None:
-    """Decoder graphs padded to 32 tokens: positions past each item's count are masked, the text is eager's."""
+    """Decoder graphs padded to 32 tokens: positions past each count are masked, the text is eager's."""
     family = parity_dir / "paraformer"
     model = _cuda_model(parity_dir, torch.float32)
     runner = ParaformerGraphs(model, GraphSettings(batch_buckets=(1, 4), warm_frames=(16, 16), token_step=32))
