@@ -11,7 +11,7 @@
 #   batching.txt                the engine's batching summary per level (items per batch, padding, busy share)
 #   servers.log, log-diag.txt   the end of each server's log; this script's output
 #   (all but log-diag.txt are packed into diag-results.tgz at the end: the device tool returns at most 8 files)
-# Carry: .dev/gpu/bench/base .dev/gpu/bench/whl-lingting (with the py-spy wheel; bench/stage_assets.sh + pip download)
+# Carry: .dev/gpu/bench/base .dev/gpu/bench/whl-lingting (bench/stage_assets.sh; the group includes py-spy)
 #        .dev/gpu/shared (../shared/parity/paraformer only, for the GPU tests)
 # Knobs: BENCH_DURATION_S [20] BENCH_WARMUP_S [12: lazy graph captures of new shapes happen in it] BENCH_LEVELS
 #        BENCH_TESTS (test files for pytest -m gpu)  BENCH_MODEL_AB (batch sizes: model_speed with the fused FSMN
