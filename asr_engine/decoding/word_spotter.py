@@ -240,6 +240,7 @@ def choose_spots(
     *,
     first_frame: int = 0,
     margin: float = 0.0,
+    min_token_log_prob: float | None = None,
     blank: int = 0,
 ) -> SpotResult:
     """Replace hypothesis words by the spotted targets that beat them by more than ``margin``.
@@ -249,6 +250,11 @@ def choose_spots(
     ``spot_windows`` over frames ``first_frame:``. Every hypothesis word that a window touches is
     replaced whole; frames of those words outside the window are charged as blanks. Candidates are taken
     best first; one that overlaps an accepted one (in frames or tokens) is dropped.
+
+    ``min_token_log_prob``: a window is a candidate only where the target's own alignment there averages
+    at least this log-prob per token. The comparison with the hypothesis is relative, so a large bonus
+    alone can place a name over confident speech that sounds nothing like it; the floor asks for some
+    absolute acoustic evidence, which keeps a strong boost from turning into false insertions.
     """
     tokens, first, last = token_runs(path, blank=blank)
     ids_arr = np.asarray(list(ids), dtype=np.int64)
@@ -261,6 +267,13 @@ def choose_spots(
     lengths = np.asarray([len(t.token_ids) for t in targets], dtype=np.float32)
     bonuses = np.asarray([t.bonus for t in targets], dtype=np.float32)
     gains = score + bonuses * lengths
+    if min_token_log_prob is not None and score.size:
+        # the target path's absolute log-prob over its window: score is relative to the reference
+        cum = np.concatenate([[0.0], np.cumsum(reference[first_frame:], dtype=np.float64)])
+        ends = np.arange(score.shape[0])[:, None] + 1
+        absolute = score + (cum[ends] - cum[start]).astype(np.float32)
+        with np.errstate(invalid="ignore"):
+            gains = np.where(absolute >= min_token_log_prob * lengths, gains, NEG_INF)
     # a target that begins without a word break would glue onto the piece before it: replace whole words
     glues = np.asarray([classes.continues[t.token_ids[0]] for t in targets], dtype=bool)
     t_idx, k_idx = np.nonzero(gains > margin)
@@ -325,6 +338,7 @@ def spot_hotwords(
     path: np.ndarray | None = None,
     first_frame: int = 0,
     margin: float = 0.0,
+    min_token_log_prob: float | None = None,
     blank: int = 0,
 ) -> SpotResult:
     """Hypothesis ``ids`` with its words replaced where a target fits the frames better (``choose_spots``).
@@ -358,5 +372,6 @@ def spot_hotwords(
         classes,
         first_frame=first_frame,
         margin=margin,
+        min_token_log_prob=min_token_log_prob,
         blank=blank,
     )
