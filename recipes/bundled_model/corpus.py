@@ -124,7 +124,7 @@ def _read_jsonl(path: Path) -> list[Any]:
 
 
 def build_jobs(text_dir: Path, n_en: int, n_zh: int, seed: int = 0) -> dict[str, list[dict[str, Any]]]:
-    """All synthesis jobs, grouped by split: test_en, test_zh, hot_en, hot_zh, train."""
+    """All synthesis jobs, grouped by split: test_en, test_zh, hot_en, hot_zh, train (and the dev splits)."""
     rng = random.Random(seed)
     splits: dict[str, list[dict[str, Any]]] = {}
 
@@ -169,6 +169,18 @@ def build_jobs(text_dir: Path, n_en: int, n_zh: int, seed: int = 0) -> dict[str,
     train += [job("train", len(en) + i, "zh", t, False) for i, t in enumerate(zh)]
     rng.shuffle(train)
     splits["train"] = train
+    # the tuning split (make_text --dev-only), where present: its own random stream, so that adding it
+    # changes no other split's voices; held-out voices, as the test splits
+    rng = random.Random(seed + 1)
+    for name, lang in (("dev_en", "en"), ("hot_en_dev", "en"), ("hot_zh_dev", "zh")):
+        if (text_dir / f"{name}.jsonl").exists():
+            rows = _read_jsonl(text_dir / f"{name}.jsonl")
+            splits[name] = [
+                job(name, i, lang, r[1], True, {"name": r[0]})
+                if isinstance(r, list)
+                else job(name, i, lang, r, True)
+                for i, r in enumerate(rows)
+            ]
     return splits
 
 

@@ -5,11 +5,18 @@ generator), so that changing the training text never changes the test set; train
 a held-out one are dropped. Run on the recipe machine (needs festival's poslex, the jieba dictionary and
 ``requirements.txt``):
     python -m recipes.bundled_model.make_text --out .dev/gpu/text
+
+``--dev-only`` adds the tuning ("dev") split to a text folder written before, changing nothing there:
+``hot_en_dev``/``hot_zh_dev`` (other rare names, absent from that folder's training and test text, in the
+hotword test's sentence frames) and ``dev_en`` (fresh sentences of the training distribution, in neither
+training nor test text) as the false-positive check. Hotword decoding is tuned on these only.
+    python -m recipes.bundled_model.make_text --out .dev/gpu/text --dev-only
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import logging
 import random
@@ -67,6 +74,50 @@ RARE_NAMES_ZH = [
     "宇文浩宁",
     "南宫佳怡",
 ]
+# The dev split's names: disjoint from RARE_NAMES_* and from the training and test text (checked on
+# writing), of the same mix of origins and lengths; tuning on them keeps the test names unseen.
+DEV_NAMES_EN = [
+    "radoslaw",
+    "eluned",
+    "casimir",
+    "sigourney",
+    "ermengarde",
+    "adebayo",
+    "bronislaw",
+    "yevgenia",
+    "hieronymus",
+    "peregrine",
+    "seraphina",
+    "fenwick",
+    "blackwood",
+    "ravensworth",
+    "kowalczyk",
+    "dabrowski",
+    "oyelowo",
+    "wolfenden",
+    "fairweather",
+    "pemberton",
+    "quimby",
+    "nwachukwu",
+    "rasmussen",
+    "ashbourne",
+    "kilpatrick",
+    "gwendolyn",
+    "ximena",
+    "abimbola",
+    "przemyslaw",
+    "eudora",
+]
+DEV_NAMES_ZH = [
+    "长孙立新",
+    "钟离春华",
+    "太史文博",
+    "闻人思远",
+    "百里晓峰",
+    "呼延德胜",
+    "西门秀英",
+    "长孙明月",
+]
 
 
 def _unique(gen, n: int, rng: random.Random, seen: set[str]) -> list[str]:
@@ -93,9 +144,14 @@ def main() -> None:
     ap.add_argument("--wsj-share", type=float, default=0.3, help="English sentences from WSJ POS frames")
     ap.add_argument("--wide-names", type=float, default=0.6, help="share of names from the Faker lists")
     ap.add_argument("--seed-en", type=int, default=11)
+    ap.add_argument("--dev-only", action="store_true", help="add the dev split to --out's text; see above")
+    ap.add_argument("--n-dev-en", type=int, default=400, help="dev_en sentences (with --dev-only)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.dev_only:
+        write_dev(args.out, args.n_dev_en, args.wsj_share, args.wide_names)
+        return
 
     banned = set(RARE_NAMES_EN)
     wsj = WsjFrames(banned)
@@ -142,6 +198,62 @@ def main() -> None:
     sp = spm.SentencePieceProcessor(model_file=str(model))
     unk = sum(1 for s in train_en[:2000] for i in tokenizer.encode_target(sp, "en", s) if i == 0)
     log.info("vocab %d, %d zh chars, unk in en sample %d", sp.get_piece_size(), len(chars), unk)
+
+
+def _dump(path: Path, rows: list) -> None:
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+
+
+def write_dev(out: Path, n_dev_en: int, wsj_share: float, wide_names: float) -> None:
+    """hot_en_dev, hot_zh_dev and dev_en beside the existing text in ``out`` (which is only read)."""
+    train_en = _read_gz_jsonl(out / "train_en.jsonl.gz", out / "train_en.jsonl")
+    train_zh = _read_gz_jsonl(out / "train_zh.jsonl.gz", out / "train_zh.jsonl")
+    test_en = _read_jsonl(out / "test_en.jsonl")
+    test_zh = _read_jsonl(out / "test_zh.jsonl")
+    hot_en = [tuple(r) for r in _read_jsonl(out / "hot_en.jsonl")]
+    words = {w for s in train_en + test_en + [s for _, s in hot_en] for w in s.split()}
+    clash = words.intersection(DEV_NAMES_EN) | set(RARE_NAMES_EN).intersection(DEV_NAMES_EN)
+    assert not clash, f"dev names in the training/test text: {sorted(clash)}"
+    zh_text = "\n".join(train_zh + test_zh)
+    clash = {n for n in DEV_NAMES_ZH if n in zh_text or n in RARE_NAMES_ZH}
+    assert not clash, f"dev names in the training/test text: {sorted(clash)}"
+    sp = spm.SentencePieceProcessor(model_file=str(out / "lingting_mini_en_zh.bpe.model"))
+    unknown = {c for n in DEV_NAMES_ZH for c in n if sp.piece_to_id(c) == sp.unk_id()}
+    assert not unknown, f"dev name characters outside the vocabulary: {sorted(unknown)}"
+    rng = random.Random(20260)
+    hot_en_dev = [(n, text_en.hotword_sentence(n, rng)) for n in DEV_NAMES_EN for _ in range(6)]
+    zh = text_zh.ZhGenerator()
+    hot_zh_dev = [(n, text_zh.hotword_sentence(n, rng, zh)) for n in DEV_NAMES_ZH for _ in range(4)]
+    # dev_en: the training generator, other seed; no rare name of either split, no training/test sentence
+    banned = set(RARE_NAMES_EN) | set(DEV_NAMES_EN)
+    wsj = WsjFrames(banned)
+    first, sur = names_en.name_lists(banned)
+    text_en.widen_names(first, sur, wide_names)
+    seen = set(train_en) | set(test_en) | {s for _, s in hot_en} | {s for _, s in hot_en_dev}
+
+    def en_sentence(r: random.Random) -> str:
+        words = (wsj.sentence(r) if r.random() < wsj_share else text_en.sentence(r)).split()
+        return " ".join(
+            "an" if w == "a" and i + 1 < len(words) and words[i + 1][0] in "aeiou" else w
+            for i, w in enumerate(words)
+        )
+
+    dev_en = [
+        s
+        for s in _unique(en_sentence, n_dev_en * 2, random.Random(20261), seen)
+        if not banned & set(s.split())
+    ]
+    _dump(out / "hot_en_dev.jsonl", hot_en_dev)
+    _dump(out / "hot_zh_dev.jsonl", hot_zh_dev)
+    _dump(out / "dev_en.jsonl", dev_en[:n_dev_en])
+    log.info("dev split: %d hot_en_dev, %d hot_zh_dev, %d dev_en", len(hot_en_dev), len(hot_zh_dev), n_dev_en)
+
+
+def _read_gz_jsonl(gz: Path, plain: Path) -> list:
+    if gz.exists():
+        text = gzip.decompress(gz.read_bytes()).decode("utf-8")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return _read_jsonl(plain)
 
 
 if __name__ == "__main__":
