@@ -188,20 +188,17 @@ class ParaformerGraphs:
         """Longest items first, ``largest`` at a time, each chunk cut to its own longest item."""
         lengths = feat_lengths.tolist()  # one host read for the whole batch
         order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-        if order != list(
-            range(len(lengths))
-        ):  # the scheduler sorts its batches; anything else is sorted here
+        if order != sorted(order):  # the scheduler's batches come sorted; anything else is sorted here
             index = torch.tensor(order, device=feats.device)
             feats, feat_lengths = feats.index_select(0, index), feat_lengths.index_select(0, index)
-        results: list[Hypothesis | None] = [None] * len(order)
+        decoded: list[Hypothesis] = []  # in ``order``
         for lo, hi in chunk_spans(len(order), largest):
             frames = max(1, lengths[order[lo]])
-            chunk = self._decode_one(
+            decoded += self._decode_one(
                 feats[lo:hi, :frames], feat_lengths[lo:hi], [requests[i] for i in order[lo:hi]]
             )
-            for i, hypothesis in zip(order[lo:hi], chunk, strict=True):
-                results[i] = hypothesis
-        return [h for h in results if h is not None]
+        rank = {item: k for k, item in enumerate(order)}
+        return [decoded[rank[i]] for i in range(len(order))]
 
     def _decode_one(
         self, feats: torch.Tensor, feat_lengths: torch.Tensor, requests: Sequence[DecodeRequest]

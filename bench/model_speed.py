@@ -220,8 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from asr_engine.models import fsmn_triton
 
-    fsmn_triton.set_fused_fsmn(args.fused_fsmn)
-    fused = fsmn_triton.available() and fsmn_triton.fused_fsmn_enabled()
+    # each setting's engine sets the process-wide switch from its config (``_load``)
+    fused = args.fused_fsmn and fsmn_triton.available()
     log.info("fused FSMN kernel: %s", "on" if fused else "off")
     settings: dict[str, Any] = {}
     for name in args.settings.split(","):

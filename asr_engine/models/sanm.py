@@ -196,8 +196,8 @@ def masked_depthwise_conv(
     (bench/results/2026-11-21-h100-model2).
 
     On CUDA in float16/bfloat16 without autograd, a fused Triton kernel (``fsmn_triton``) computes the same
-    sum in one pass instead and returns a contiguous (B, T, d) tensor (float32 accumulation, one rounding);
-    ``fsmn_triton.set_fused_fsmn(False)`` turns it off process-wide.
+    sum in one pass instead and returns a contiguous (B, T, d) tensor (float32 accumulation, one rounding)
+    when ``fsmn_triton.set_fused_fsmn(True)`` (``EngineConfig.fused_kernels``) turned it on; off by default.
     """
     if _use_fused(v, mask, weight):
         from asr_engine.models import fsmn_triton
