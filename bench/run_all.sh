@@ -15,11 +15,13 @@
 #   BENCH_MEM_S [90] memory-test duration  BENCH_SMALL [0] (1: a 4-block model, for dry runs on a CPU)
 #   BENCH_WORK [$TMPDIR/lingting-bench] model + corpus, reused when present   BENCH_COMMIT (for the record)
 #   BENCH_FAMILY [paraformer] or sensevoice   BENCH_MODEL_DIR (skip building: e.g. the bundled model's dir)
+#   funasr stage, Lingting's side: BENCH_PEER_CONCURRENCY [64,256]  BENCH_PEER_FORMATS [wav] (mp3 needs PyAV)
+#   BENCH_PEER_FRONTENDS [1]  BENCH_PEER_SETTINGS (comma list of server settings)  BENCH_PEER_WARMUP_S [3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 stage=${1:-}
-[ -n "$stage" ] || { sed -n '2,17p' "$0"; exit 2; }
+[ -n "$stage" ] || { sed -n '2,19p' "$0"; exit 2; }
 shift || true
 
 PY=${PYTHON:-python3}
@@ -159,9 +161,13 @@ run_funasr() {
   "$PY" -m bench.funasr_peer --model-dir "$MODEL" --vad-model-dir "$VAD_DIR" --corpus "$CORPUS" \
     --device "$([ "$DEVICE" = cuda ] && echo cuda:0 || echo "$DEVICE")" --json "$OUT/funasr.json"
   step "Lingting through gRPC on the same files, same machine"
+  local settings=() s
+  for s in ${BENCH_PEER_SETTINGS//,/ }; do settings+=(--server-setting "$s"); done
   "$PY" -m bench.loadgen --serve --model-dir "$MODEL" --vad-model-dir "$VAD_DIR" --device "$DEVICE" \
-    --dtype "$DTYPE" --corpus "$CORPUS" --mode unary --format wav --concurrency "${BENCH_PEER_CONCURRENCY:-64,256}" \
-    --duration-s "$DURATION" --idle-requests 50 --server-log "$OUT/server-funasr.log" --json "$OUT/grpc_peer.json"
+    --dtype "$DTYPE" --corpus "$CORPUS" --mode unary --format "${BENCH_PEER_FORMATS:-wav}" \
+    --concurrency "${BENCH_PEER_CONCURRENCY:-64,256}" --frontends "${BENCH_PEER_FRONTENDS:-1}" "${settings[@]}" \
+    --warmup-s "${BENCH_PEER_WARMUP_S:-3}" --duration-s "$DURATION" --idle-requests 50 \
+    --server-log "$OUT/server-funasr.log" --json "$OUT/grpc_peer.json"
 }
 
 ENGINE_MODS=numpy,yaml,sentencepiece,soundfile,asr_engine.engine,bench.engine_bench
