@@ -309,7 +309,8 @@ class SenseVoiceModel:
         """Token sequences that spell ``phrase``: as it appears after a space, and as encoded alone.
 
         Where the phrase starts a word of a space-delimited script (after a space it begins with a
-        ``▁``-word piece), the unspaced spelling only occurs at the start of the text, so it is pinned
+        ``▁``-word piece, or with a lone ``▁`` and a Latin piece), the unspaced spelling only occurs at
+        the start of the text, so it is pinned
         there by the text-normalisation tag that ends the tag prefix; elsewhere it would match inside
         other words and bias the search toward fragments. Sequences with pieces the model cannot emit
         as text (unknown, control, ``<|tag|>``) are dropped.
@@ -328,7 +329,11 @@ class SenseVoiceModel:
         if in_context[: len(anchor)] == anchor:
             spaced = in_context[len(anchor) :]
         word_start = bool(spaced) and self.pieces.id_to_piece(spaced[0]).startswith("▁")
-        word_start = word_start and spaced[0] != space_id
+        if word_start and spaced[0] == space_id:
+            # a lone "▁" starts a word only where a Latin piece follows ("▁ x im en a" of "ximena", no
+            # "▁x" piece): the bare spelling would glue onto the word before it. Before a CJK phrase it
+            # is no word break, and the bare phrase may stand anywhere.
+            word_start = len(spaced) > 1 and bool(self.piece_classes.continues[spaced[1]])
         if word_start and alone and alone != spaced:
             variants.append(spaced)
             usable = not any(t in self._special_ids for t in alone)
