@@ -3,35 +3,45 @@
 Eager PyTorch spends ~70-90 ms of CPU time launching a Paraformer-large forward on an H100 whatever the
 batch size (bench/PERF_NOTES.md); a graph replay launches the whole recorded sequence at once. A graph
 holds fixed shapes, so a batch is padded up to a batch bucket (extra items have length 0 and are dropped)
-and a time bucket, and the model runs in two graphs with one host read between them:
+and a time bucket. Two ways to cut the model into graphs (``GraphSettings.fused``):
 
-* acoustic, per (batch bucket, time bucket): encoder, predictor, CIF into fixed-size outputs
-  (``ParaformerModel.acoustic_static``, no host sync inside);
-* decoder, per (batch bucket, time bucket, token bucket): decoder and argmax over the acoustic graph's
-  outputs (``ParaformerModel.argmax_ids``).
+* fused (the default): one graph per (batch bucket, time bucket) holds the encoder, predictor, CIF, decoder
+  and argmax (``ParaformerModel.decode_static``), its token axis fixed at a cap derived from the time bucket
+  (``GraphSettings.token_share``). Nothing inside waits for the host. An item that fires more tokens than
+  the cap is seen afterwards in its copied-out count and decoded again eagerly, so no result is ever cut
+  short. Few shapes (batch buckets x time buckets), so the common ones are captured at start (``warm_up``).
+* two graphs (the behaviour before): an acoustic graph per (batch, time) and a decoder graph per (batch,
+  time, token bucket), with the token counts read to the host between them to choose the decoder graph.
 
-Between them the token counts come to the host (the token bucket depends on them), as in eager mode.
-A batch above the largest batch bucket replays as chunks of that bucket, longest items first. Anything
-longer than the time buckets, past the graph budget or on a CPU runs eagerly.
+A batch above the largest batch bucket replays as chunks of that bucket, longest items first, each chunk cut
+to its own longest item. On the fused path every chunk of a batch is queued back to back: copy in, replay,
+copy the outputs the host needs (counts, frame counts, ids, and the CIF weights when an item wants
+timestamps) into fresh page-locked host tensors without waiting; one event after the last chunk is the
+batch's only synchronisation (``PendingDecode``), which the engine waits on off its device thread. Reusing a
+graph's static buffers for a later chunk of the same batch is safe without any host wait: everything runs
+on one stream, so the later chunk's copy-in runs after the earlier chunk's copy-out has read the outputs.
+Anything longer than the time buckets, past the graph budget or on a CPU runs eagerly.
 
 Correct by construction: inputs are copied into static buffers, whatever leaves a replay is copied out
-before the next replay, all graphs share one memory pool and keep their static tensors alive (so no graph's
-temporaries alias another's outputs), and one thread at a time captures or replays. The engine's device
-workers (``EngineConfig.device_workers``) share one runner: a lock admits one worker from copying a batch in
-to reading its results out, and the worker that takes the lock makes its CUDA stream wait for an event the
-previous holder recorded on its own stream as it let go, so the static buffers see their uses in lock order
-on the device too. One shared set (not one per worker, not graphs for one worker only) keeps a batch's
-path, and so its token ids, independent of the worker that runs it, and holds the graph memory once;
-replays are short, and a large batch takes the lock once per chunk, so workers interleave. For a
-batch whose size is a bucket, a replay runs the same kernels on
-the same shapes as eager mode, so its token ids are identical; padding a batch to a bucket changes the
-matrix shapes, which can move low bits in half precision (as any change of batch size does).
+before the next replay (in stream order), all graphs share one memory pool and keep their static tensors
+alive (so no graph's temporaries alias another's outputs), and one thread at a time captures or queues
+replays. The engine's device workers (``EngineConfig.device_workers``) share one runner: a lock admits one
+worker from copying a batch in to queueing its copies out, and the worker that takes the lock makes its
+CUDA stream wait for an event the previous holder recorded on its own stream as it let go. So the static
+buffers (and the shared pool) see their uses in lock order on the device too, and the lock need not be held
+until the copies have finished on the device: the next holder's replays are queued behind them. One shared
+set (not one per worker) keeps a batch's path, and so its token ids, independent of the worker that runs it,
+and holds the graph memory once. For a batch whose size is a bucket, a replay runs the same kernels on the
+same shapes as eager mode, so its token ids are identical; padding a batch to a bucket (or the decoder to a
+token cap) changes the matrix shapes, which can move low bits in half precision (as any change of batch
+size does).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -44,14 +54,20 @@ from asr_engine.models.base import DecodeRequest, Hypothesis
 from asr_engine.models.paraformer import AcousticOutput, ParaformerModel, token_bucket
 
 __all__ = [
+    "ChunkPlan",
     "GraphSettings",
     "GraphStats",
     "ParaformerGraphs",
+    "PendingDecode",
     "batch_bucket",
     "chunk_spans",
     "graph_token_bucket",
     "make_graphs",
+    "overflowing",
+    "plan_chunks",
     "time_bucket",
+    "token_cap",
+    "warm_plan",
 ]
 
 log = logging.getLogger(__name__)
@@ -83,8 +99,27 @@ class GraphSettings:
     # (batch, time, token) bucket met is one more capture (~50-100 ms of the device thread, the first time);
     # under varied load decoder captures still took 18 % of the device thread after a minute
     # (bench/results/2026-11-22-h200-steady). A coarser step means fewer decoder graphs at some padded
-    # decoder work (the decoder is a small share of Paraformer's forward). A multiple of 8.
+    # decoder work (the decoder is a small share of Paraformer's forward). A multiple of 8. The fused
+    # graphs' token cap is rounded up to it too.
     token_step: int = 8
+    # One graph per (batch, time) for the whole model with the decoder's token axis fixed at ``token_share``
+    # of the time bucket (see the module docstring); False: the two-graph path of before (acoustic graph,
+    # a host read of the token counts, decoder graph per token bucket), kept for A/B runs.
+    fused: bool = True
+    # Fused graphs' token cap per LFR frame (60 ms) of the time bucket, rounded up to ``token_step``.
+    # Paraformer emits ~0.25 tokens per frame on speech (~4 tokens/s; bench/build_large.py calibrates random
+    # weights to that); 0.4 (6.7 tokens/s, fast Mandarin) leaves room, and the bucket is measured on the
+    # chunk's longest item padded up, silence included. Above the cap an item is decoded again eagerly (a
+    # whole eager forward for that item); below it the padded decoder positions cost little: by a count
+    # of matrix products the decoder is ~11 % of Paraformer-large's forward at 0.25 tokens per frame and
+    # ~14 % at 0.4.
+    token_share: float = 0.4
+    # Fused warm-up at start: batch 1 then the largest bucket then the others, time buckets in
+    # ``warm_frames``, until ``warm_seconds`` have passed or the CUDA memory reserved has grown by
+    # ``warm_memory_mib`` (graph pool and static buffers). Under load every new shape met lazily stalls the
+    # device thread for a capture (22 % of it after a minute, bench/results/2026-11-22-h200-steady).
+    warm_seconds: float = 45.0
+    warm_memory_mib: int = 2048
 
 
 @dataclass
@@ -97,10 +132,20 @@ class GraphStats:
     capture_s: float = 0.0
     static_bytes: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    overflow_items: int = 0  # items above a fused graph's token cap, decoded again eagerly
 
     def eager(self, reason: str) -> None:
         self.eager_batches += 1
         self.reasons[reason] = self.reasons.get(reason, 0) + 1
+
+    def summary(self) -> str:
+        """One log line (the engine logs it at stop): where graph time and memory went."""
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(self.reasons.items())) or "none"
+        return (
+            f"captures={self.captures} capture_s={self.capture_s:.1f} "
+            f"static_mib={self.static_bytes / 2**20:.0f} replays={self.replays} "
+            f"eager_batches={self.eager_batches} overflow_items={self.overflow_items} eager=({reasons})"
+        )
 
 
 def batch_bucket(n: int, buckets: Sequence[int]) -> int | None:
@@ -128,6 +173,86 @@ def time_bucket(frames: int, step: int, max_frames: int) -> int | None:
     return rounded if rounded <= max_frames else None
 
 
+def token_cap(t: int, share: float, step: int) -> int:
+    """A fused graph's decoder token axis for time bucket ``t``: ``ceil(share * t)`` rounded up to a
+    multiple of ``step``, at least ``step``."""
+    wanted = math.ceil(share * t - 1e-9)  # 0.4 * 20 must stay 8, not 9 after float rounding
+    return max(step, -(-wanted // step) * step)
+
+
+def overflowing(counts: Sequence[int], cap: int) -> list[int]:
+    """Positions whose token count exceeds ``cap``: their ids were cut at the cap, so they are redone."""
+    return [i for i, count in enumerate(counts) if count > cap]
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """One replay of a batch: rows ``[lo, hi)`` of the length-sorted batch, cut to ``frames`` (its longest
+    item), graph shape ``(b, t)``; ``t`` None when the chunk is too long for the time buckets."""
+
+    lo: int
+    hi: int
+    frames: int
+    b: int
+    t: int | None
+
+
+def plan_chunks(lengths: Sequence[int], settings: GraphSettings) -> tuple[list[int], list[ChunkPlan]]:
+    """The order the batch is replayed in and its chunks.
+
+    A batch within the largest bucket is one chunk in its own order; a larger one is sorted longest first
+    (stable) and cut into chunks of the largest bucket, each cut to its own longest item. Assumes a larger
+    batch may be split (``split_large_batches``; the caller checks).
+    """
+    largest = max(settings.batch_buckets)
+    n = len(lengths)
+    order = list(range(n)) if n <= largest else sorted(range(n), key=lambda i: -lengths[i])
+    plans = []
+    for lo, hi in chunk_spans(n, largest):
+        frames = max(1, max(lengths[i] for i in order[lo:hi]))
+        b = batch_bucket(hi - lo, settings.batch_buckets)
+        assert b is not None  # a chunk never exceeds the largest bucket
+        plans.append(
+            ChunkPlan(lo, hi, frames, b, time_bucket(frames, settings.frame_bucket, settings.max_frames))
+        )
+    return order, plans
+
+
+def warm_plan(settings: GraphSettings) -> list[tuple[int, int]]:
+    """(batch, time) shapes captured at start, most useful first: batch 1 (idle requests), the largest
+    bucket (chunks under load), then the other buckets from large to small; time buckets ascending."""
+    step = settings.frame_bucket
+    low, high = settings.warm_frames
+    first = time_bucket(max(low, 1), step, settings.max_frames) or step
+    times = list(range(first, min(high, settings.max_frames) + 1, step))
+    largest = max(settings.batch_buckets)
+    rest = sorted((b for b in settings.batch_buckets if b not in (1, largest)), reverse=True)
+    batches = [1] + ([largest] if largest != 1 else []) + rest
+    return [(b, t) for b in batches for t in times]
+
+
+class PendingDecode:
+    """A batch's results on their way to the host; ``result()`` waits for them and builds the hypotheses.
+
+    Why: the device thread queues a whole batch without waiting and hands this to another thread
+    (engine.py), so building results (host work) does not leave the GPU idle.
+    """
+
+    def __init__(self, build: Callable[[], list[Hypothesis]], done: torch.cuda.Event | None = None) -> None:
+        self._build = build
+        self.done = done  # recorded after the batch's last copy to the host; None: nothing to wait for
+
+    @classmethod
+    def ready(cls, hypotheses: list[Hypothesis]) -> PendingDecode:
+        return cls(lambda: hypotheses)
+
+    def result(self) -> list[Hypothesis]:
+        if self.done is not None:
+            self.done.synchronize()
+        with torch.inference_mode():
+            return self._build()
+
+
 @dataclass
 class _Acoustic:
     graph: torch.cuda.CUDAGraph
@@ -140,6 +265,26 @@ class _Acoustic:
 class _Decoder:
     graph: torch.cuda.CUDAGraph
     ids: torch.Tensor  # (b, n) static output
+
+
+@dataclass
+class _Fused:
+    graph: torch.cuda.CUDAGraph
+    feats: torch.Tensor  # (b, t, D) static input
+    lengths: torch.Tensor  # (b,) static input
+    packed: torch.Tensor  # (b, 2 + cap) int64 static output: count, frames, ids
+    weights: torch.Tensor  # (b, 2, t+1) float32 static output: fires, alphas
+    cap: int
+
+
+@dataclass(frozen=True)
+class _Copied:
+    """One chunk's outputs in page-locked host memory (valid once the batch's event has fired)."""
+
+    lo: int  # first row in the length-sorted batch
+    packed: torch.Tensor  # (n, 2 + cap) int64
+    weights: torch.Tensor | None  # (n, 2, t+1) float32, when an item wants timestamps
+    cap: int
 
 
 def _nbytes(*tensors: torch.Tensor) -> int:
@@ -157,6 +302,7 @@ class ParaformerGraphs:
         self.stats = GraphStats()
         self._acoustic: dict[tuple[int, int], _Acoustic] = {}
         self._decoder: dict[tuple[int, int, int], _Decoder] = {}
+        self._fused: dict[tuple[int, int], _Fused] = {}
         self._pool: Any = None
         self._lock = threading.Lock()  # one device worker at a time captures or replays
         self._stats_lock = threading.Lock()  # eager counts: also bumped by batches that never take ``_lock``
@@ -166,17 +312,174 @@ class ParaformerGraphs:
 
     # ------------------------------------------------------------------ decoding
     def decode_batch(
-        self, feats: torch.Tensor, feat_lengths: torch.Tensor, requests: Sequence[DecodeRequest]
+        self,
+        feats: torch.Tensor,
+        feat_lengths: torch.Tensor,
+        requests: Sequence[DecodeRequest],
+        host_lengths: Sequence[int] | None = None,
     ) -> list[Hypothesis]:
-        """Decode a padded batch (B, T, D) through graphs when its shape fits, else eagerly.
+        """Decode a padded batch (B, T, D) through graphs when its shape fits, else eagerly (blocking)."""
+        return self.launch(feats, feat_lengths, requests, host_lengths).result()
 
-        A batch above the largest bucket goes through in chunks of that bucket when
-        ``split_large_batches`` is set (see ``GraphSettings``).
+    def launch(
+        self,
+        feats: torch.Tensor,
+        feat_lengths: torch.Tensor,
+        requests: Sequence[DecodeRequest],
+        host_lengths: Sequence[int] | None = None,
+    ) -> PendingDecode:
+        """Queue a batch's decoding; ``result()`` of the answer waits for it and builds the hypotheses.
+
+        ``host_lengths`` are ``feat_lengths`` already on the host (else they are read, a sync). A batch
+        above the largest bucket goes through in chunks of that bucket when ``split_large_batches`` is set
+        (see ``GraphSettings``). The two-graph path (``fused`` off) decodes before returning.
         """
         largest = max(self.settings.batch_buckets)
-        if self.settings.split_large_batches and feats.shape[0] > largest:
-            return self._decode_in_chunks(feats, feat_lengths, requests, largest)
-        return self._decode_one(feats, feat_lengths, requests)
+        if feats.shape[0] > largest and not self.settings.split_large_batches:
+            return PendingDecode.ready(self._decode_one(feats, feat_lengths, requests))
+        if not self.settings.fused:
+            if feats.shape[0] > largest:
+                return PendingDecode.ready(self._decode_in_chunks(feats, feat_lengths, requests, largest))
+            return PendingDecode.ready(self._decode_one(feats, feat_lengths, requests))
+        lengths = list(host_lengths) if host_lengths is not None else feat_lengths.tolist()
+        return self._launch_fused(feats, feat_lengths, requests, lengths)
+
+    def _launch_fused(
+        self,
+        feats: torch.Tensor,
+        feat_lengths: torch.Tensor,
+        requests: Sequence[DecodeRequest],
+        lengths: Sequence[int],
+    ) -> PendingDecode:
+        """Every chunk copied in, replayed and copied out back to back; one event at the end."""
+        order, plans = plan_chunks(lengths, self.settings)
+        if order != list(range(len(order))):
+            index = torch.tensor(order, device=feats.device)
+            feats, feat_lengths = feats.index_select(0, index), feat_lengths.index_select(0, index)
+        ordered = [requests[i] for i in order]
+        copied: list[_Copied] = []
+        eager: list[int] = []  # rows of the sorted batch that run eagerly when the results are built
+        device = self.model.device
+        with self._holding():
+            for plan in plans:
+                entry, reason = self._fused_entry(plan)
+                if entry is None:
+                    eager += range(plan.lo, plan.hi)
+                    with self._stats_lock:
+                        self.stats.eager(reason)
+                    continue
+                timestamps = any(req.timestamps for req in ordered[plan.lo : plan.hi])
+                chunk = feats[plan.lo : plan.hi, : plan.frames]
+                copied.append(self._queue(entry, plan.lo, chunk, feat_lengths[plan.lo : plan.hi], timestamps))
+            done = torch.cuda.Event()
+            done.record(torch.cuda.current_stream(device))
+
+        def build() -> list[Hypothesis]:
+            decoded = self._collect(
+                copied, eager, feats, feat_lengths, ordered, lengths=[lengths[i] for i in order]
+            )
+            rank = {item: k for k, item in enumerate(order)}
+            return [decoded[rank[i]] for i in range(len(order))]
+
+        return PendingDecode(build, done)
+
+    def _fused_entry(self, plan: ChunkPlan) -> tuple[_Fused | None, str]:
+        """The chunk's fused graph (captured now if new and within budget), or None and why not."""
+        if plan.t is None:
+            return None, "shape outside the buckets"
+        if self._failed is not None:
+            return None, "capture failed"
+        entry = self._fused.get((plan.b, plan.t)) or self._capture_fused(plan.b, plan.t)
+        if entry is None:
+            return None, "capture failed" if self._failed else "graph budget"
+        return entry, ""
+
+    def _queue(
+        self, entry: _Fused, lo: int, feats: torch.Tensor, feat_lengths: torch.Tensor, timestamps: bool
+    ) -> _Copied:
+        """One chunk (lock held): static inputs in, replay, outputs to fresh page-locked host tensors.
+
+        Nothing here waits for the device; the copies are valid once the batch's event has fired.
+        """
+        n_items, frames = feats.shape[0], feats.shape[1]
+        with torch.inference_mode():
+            entry.feats.zero_()
+            entry.feats[:n_items, :frames].copy_(feats)
+            entry.lengths.zero_()
+            entry.lengths[:n_items].copy_(feat_lengths)
+            entry.graph.replay()
+            packed = torch.empty((n_items, entry.packed.shape[1]), dtype=torch.int64, pin_memory=True)
+            packed.copy_(entry.packed[:n_items], non_blocking=True)
+            weights = None
+            if timestamps:
+                weights = torch.empty(
+                    (n_items, *entry.weights.shape[1:]), dtype=torch.float32, pin_memory=True
+                )
+                weights.copy_(entry.weights[:n_items], non_blocking=True)
+        self.stats.replays += 1
+        return _Copied(lo, packed, weights, entry.cap)
+
+    def _collect(
+        self,
+        copied: Sequence[_Copied],
+        eager: Sequence[int],
+        feats: torch.Tensor,
+        feat_lengths: torch.Tensor,
+        requests: Sequence[DecodeRequest],
+        *,
+        lengths: Sequence[int],
+    ) -> list[Hypothesis]:
+        """Hypotheses of the sorted batch from the host copies (after the event); rows that ran no graph
+        or overflowed a token cap are decoded eagerly, together."""
+        decoded: dict[int, Hypothesis] = {}
+        redo = list(eager)
+        for chunk in copied:
+            counts, frames = chunk.packed[:, 0].tolist(), chunk.packed[:, 1].tolist()
+            over = overflowing(counts, chunk.cap)
+            kept = [k for k in range(len(counts)) if k not in over]
+            if over:
+                redo += [chunk.lo + k for k in over]
+                with self._stats_lock:
+                    self.stats.overflow_items += len(over)
+                    self.stats.eager("token cap overflow")
+            if not kept:
+                continue
+            index = torch.tensor(kept)
+            hyps = self.model.host_hypotheses(
+                chunk.packed[index, 2:],
+                [counts[k] for k in kept],
+                [frames[k] for k in kept],
+                [requests[chunk.lo + k] for k in kept],
+                chunk.weights[index] if chunk.weights is not None else None,
+            )
+            decoded.update((chunk.lo + k, hyp) for k, hyp in zip(kept, hyps, strict=True))
+        if redo:
+            redo.sort()
+            hyps = self._eager_rows(feats, feat_lengths, requests, redo, lengths)
+            decoded.update(zip(redo, hyps, strict=True))
+        return [decoded[k] for k in range(len(requests))]
+
+    def _eager_rows(
+        self,
+        feats: torch.Tensor,
+        feat_lengths: torch.Tensor,
+        requests: Sequence[DecodeRequest],
+        rows: Sequence[int],
+        lengths: Sequence[int],
+    ) -> list[Hypothesis]:
+        """Rows of the batch decoded eagerly on a stream of their own (this may be another thread than the
+        one that queued the batch; the batch's event has fired, so its inputs are ready)."""
+        device = self.model.device
+        stream = torch.cuda.Stream(device)
+        stream.wait_stream(torch.cuda.current_stream(device))
+        frames = max(1, max(lengths[r] for r in rows))
+        frames = min(feats.shape[1], -(-frames // self.settings.frame_bucket) * self.settings.frame_bucket)
+        with torch.cuda.stream(stream):
+            index = torch.tensor(list(rows), device=device)
+            x = feats[:, :frames].index_select(0, index)
+            return self.model.decode_batch(
+                x, feat_lengths.index_select(0, index), [requests[r] for r in rows]
+            )
 
     def _decode_in_chunks(
         self,
@@ -273,7 +576,7 @@ class ParaformerGraphs:
 
     # ------------------------------------------------------------------ capture
     def warm_up(self) -> int:
-        """Capture the batch-1 graphs of the common lengths (once, whichever thread comes first); a count."""
+        """Capture the common shapes' graphs (once, whichever thread comes first); a count."""
         if self.warmed:
             return 0
         with self._holding():
@@ -283,6 +586,8 @@ class ParaformerGraphs:
         if self.warmed:  # another worker warmed up while this one waited for the lock
             return 0
         self.warmed = True
+        if self.settings.fused:
+            return self._warm_up_fused()
         started, before = time.perf_counter(), self.stats.captures
         step = self.settings.frame_bucket
         low, high = self.settings.warm_frames
@@ -299,10 +604,41 @@ class ParaformerGraphs:
         log.info("CUDA graphs: %d captured at start in %.1f s", captured, time.perf_counter() - started)
         return captured
 
+    def _warm_up_fused(self) -> int:
+        """Fused graphs of ``warm_plan``'s shapes until the time or memory budget is spent."""
+        s = self.settings
+        device = self.model.device
+        started, before = time.perf_counter(), self.stats.captures
+        reserved = torch.cuda.memory_reserved(device)
+        stopped = "all shapes"
+        captured: dict[int, list[int]] = {}
+        for b, t in warm_plan(s):
+            if time.perf_counter() - started > s.warm_seconds:
+                stopped = f"the time budget ({s.warm_seconds:.0f} s)"
+                break
+            if torch.cuda.memory_reserved(device) - reserved > s.warm_memory_mib * 2**20:
+                stopped = f"the memory budget ({s.warm_memory_mib} MiB)"
+                break
+            if (b, t) not in self._fused and self._capture_fused(b, t) is None:
+                stopped = "a failed capture" if self._failed else "the graph budget"
+                break
+            captured.setdefault(b, []).append(t)
+        shapes = "; ".join(f"batch {b}: frames {ts[0]}-{ts[-1]} ({len(ts)})" for b, ts in captured.items())
+        log.info(
+            "CUDA graphs: %d fused shapes captured at start in %.1f s, %.0f MiB more reserved, stopped at %s "
+            "[%s]",
+            self.stats.captures - before,
+            time.perf_counter() - started,
+            (torch.cuda.memory_reserved(device) - reserved) / 2**20,
+            stopped,
+            shapes or "none",
+        )
+        return self.stats.captures - before
+
     def _room(self, extra_bytes: int) -> bool:
         s = self.settings
         return (
-            len(self._acoustic) + len(self._decoder) < s.max_graphs
+            len(self._acoustic) + len(self._decoder) + len(self._fused) < s.max_graphs
             and self.stats.static_bytes + extra_bytes <= s.max_static_mib * 2**20
         )
 
@@ -365,6 +701,25 @@ class ParaformerGraphs:
         entry = _Decoder(*recorded)
         self.stats.static_bytes += _nbytes(entry.ids)
         self._decoder[(b, t, n)] = entry
+        return entry
+
+    def _capture_fused(self, b: int, t: int) -> _Fused | None:
+        model = self.model
+        dim = model.frontend.feature_dim
+        cap = token_cap(t, self.settings.token_share, self.settings.token_step)
+        # Inputs in the model dtype, lengths, the packed ids and the CIF weights (float32).
+        estimate = b * t * dim * model.dtype.itemsize + b * 8 + b * (2 + cap) * 8 + b * 2 * (t + 1) * 4
+        if not self._room(estimate):
+            return None
+        feats = torch.zeros(b, t, dim, device=model.device, dtype=model.dtype)
+        lengths = torch.full((b,), t, device=model.device, dtype=torch.int64)
+        recorded = self._capture(lambda: model.decode_static(feats, lengths, cap))
+        if recorded is None:
+            return None
+        packed, weights = recorded[1]
+        entry = _Fused(recorded[0], feats, lengths, packed, weights, cap)
+        self.stats.static_bytes += _nbytes(feats, lengths, packed, weights)
+        self._fused[(b, t)] = entry
         return entry
 
 

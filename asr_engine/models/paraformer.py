@@ -448,6 +448,23 @@ class ParaformerModel:
             return torch.log_softmax(logits, dim=-1).argmax(dim=-1)
         return logits.argmax(dim=-1)
 
+    @torch.inference_mode()
+    def decode_static(
+        self, feats: torch.Tensor, feat_lengths: torch.Tensor, tokens: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``acoustic_static`` then ``argmax_ids`` at a fixed token axis, packed for one copy each.
+
+        Returns (B, 2 + tokens) int64 rows ``[token count, frame count, ids...]`` and (B, 2, T+1) float32
+        ``[fires, alphas]`` (read for timestamps). No host sync and every shape follows from (B, T) and
+        ``tokens``, so one CUDA graph holds the whole model (cuda_graphs.py). An item whose count exceeds
+        ``tokens`` has ids for its first ``tokens`` positions only: the caller checks the counts and decodes
+        it again (``token_overflow``).
+        """
+        ac = self.acoustic_static(feats, feat_lengths)
+        ids = self.argmax_ids(ac, tokens)
+        packed = torch.cat([ac.token_num[:, None], ac.lengths.to(torch.int64)[:, None], ids], dim=1)
+        return packed, torch.stack([ac.fires, ac.alphas], dim=1)
+
     def decode_batch(
         self, feats: torch.Tensor, feat_lengths: torch.Tensor, requests: Sequence[DecodeRequest]
     ) -> list[Hypothesis]:
@@ -472,51 +489,76 @@ class ParaformerModel:
         requests: Sequence[DecodeRequest],
     ) -> list[Hypothesis]:
         """Per-item results from host ``ids`` (B', N) and counts; CIF weights are read once, if needed."""
+        weights = None
         if any(req.timestamps for req in requests):
             n = len(requests)
-            fires, alphas = torch.stack([ac.fires[:n], ac.alphas[:n]]).cpu()
-        else:
-            fires, alphas = ac.fires, ac.alphas  # not read without timestamps
-        return [
-            self.hypothesis(
-                ids[i],
-                ac,
-                i,
-                req.timestamps,
-                weights=fires[i],
-                peaks=alphas[i],
-                rate=1,
-                token_count=counts[i],
-                frame_count=frames[i],
+            weights = torch.stack([ac.fires[:n], ac.alphas[:n]], dim=1).cpu()
+        return self.host_hypotheses(ids, counts, frames, requests, weights)
+
+    def host_hypotheses(
+        self,
+        ids: torch.Tensor,
+        counts: Sequence[int],
+        frames: Sequence[int],
+        requests: Sequence[DecodeRequest],
+        weights: torch.Tensor | None = None,
+    ) -> list[Hypothesis]:
+        """Per-item results from host data only: ``ids`` (B', N), counts, frame counts and, when any item
+        wants timestamps, ``weights`` (B', 2, T+1) = [fires, alphas]. Reads nothing on the device, so it
+        can run on any thread once the copies have arrived (cuda_graphs.py builds results so)."""
+        if weights is None and any(req.timestamps for req in requests):
+            raise ValueError("timestamps need the CIF weights")
+        out = []
+        for i, req in enumerate(requests):
+            fires, alphas = (weights[i, 0], weights[i, 1]) if weights is not None else (None, None)
+            out.append(
+                self.hypothesis(
+                    ids[i],
+                    None,
+                    i,
+                    req.timestamps,
+                    weights=fires,
+                    peaks=alphas,
+                    rate=1,
+                    token_count=counts[i],
+                    frame_count=frames[i],
+                )
             )
-            for i, req in enumerate(requests)
-        ]
+        return out
 
     def hypothesis(
         self,
         argmax_ids: torch.Tensor,
-        ac: AcousticOutput,
+        ac: AcousticOutput | None,
         i: int,
         timestamps: bool,
         *,
-        weights: torch.Tensor,
-        peaks: torch.Tensor,
+        weights: torch.Tensor | None,
+        peaks: torch.Tensor | None,
         rate: int,
         token_count: int | None = None,
         frame_count: int | None = None,
     ) -> Hypothesis:
         """Item ``i``'s result from its argmax ids; timestamps from ``weights``/``peaks`` (FunASR's slots).
 
-        ``token_count``/``frame_count`` are item ``i``'s ``token_num``/``lengths`` when already on the host.
+        ``token_count``/``frame_count`` are item ``i``'s ``token_num``/``lengths`` when already on the host
+        (then ``ac`` may be None); ``weights``/``peaks`` may be None without timestamps.
         """
-        n = int(ac.token_num[i].item()) if token_count is None else token_count
+        if token_count is None:
+            assert ac is not None, "without ac the token count must come from the host"
+            token_count = int(ac.token_num[i].item())
+        n = token_count
         if n < 1:
             return Hypothesis(token_ids=(), text="")
         kept = [t for t in argmax_ids[:n].tolist() if t not in BLANK_SOS_EOS]
         tokens = self.vocabulary.to_tokens(kept)
         spans: list[tuple[int, int]] | None = None
         if timestamps:
-            frames = int(ac.lengths[i].item()) if frame_count is None else frame_count
+            assert weights is not None and peaks is not None, "timestamps need the CIF weights"
+            if frame_count is None:
+                assert ac is not None, "without ac the frame count must come from the host"
+                frame_count = int(ac.lengths[i].item())
+            frames = frame_count
             length = frames + 1 if rate == 1 else frames * rate
             spans = token_spans_ms(weights[:length], peaks[:length], len(kept), upsample_rate=rate)
         elif self.always_spaced_text:

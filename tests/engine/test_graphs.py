@@ -11,13 +11,19 @@ import pytest
 import torch
 
 from asr_engine.cuda_graphs import (
+    ChunkPlan,
     GraphSettings,
+    GraphStats,
     ParaformerGraphs,
     batch_bucket,
     chunk_spans,
     graph_token_bucket,
     make_graphs,
+    overflowing,
+    plan_chunks,
     time_bucket,
+    token_cap,
+    warm_plan,
 )
 from asr_engine.engine import Engine, EngineConfig
 from asr_engine.models.base import DecodeRequest
@@ -55,6 +61,87 @@ def test_chunk_spans_cover_the_batch_in_order_with_at_most_the_largest_bucket() 
 def test_graph_token_bucket_rounds_eager_buckets_up_to_the_step() -> None:
     assert [graph_token_bucket(c, 8) for c in (0, 1, 8, 9, 40)] == [8, 8, 8, 16, 40]
     assert [graph_token_bucket(c, 32) for c in (0, 1, 32, 33, 65)] == [32, 32, 32, 64, 96]
+
+
+def test_token_cap_is_the_share_of_the_time_bucket_rounded_up_to_the_step() -> None:
+    assert [token_cap(t, 0.4, 8) for t in (16, 20, 32, 100, 512)] == [8, 8, 16, 40, 208]
+    assert token_cap(16, 0.25, 8) == 8  # never below one step
+    assert token_cap(512, 0.25, 32) == 128
+    assert token_cap(48, 0.5, 8) == 24 and token_cap(49, 0.5, 8) == 32
+
+
+def test_overflowing_names_the_items_above_the_cap() -> None:
+    assert overflowing([3, 9, 8, 0, 12], 8) == [1, 4]
+    assert overflowing([], 8) == []
+
+
+def test_plan_chunks_keeps_small_batches_in_order_and_sorts_large_ones() -> None:
+    settings = GraphSettings(batch_buckets=(1, 2, 4), frame_bucket=16, max_frames=64)
+    order, plans = plan_chunks([10, 40, 3], settings)
+    assert order == [0, 1, 2] and plans == [ChunkPlan(0, 3, 40, 4, 48)]
+    lengths = [10, 70, 3, 33, 0, 33, 20]
+    order, plans = plan_chunks(lengths, settings)
+    assert order == [1, 3, 5, 6, 0, 2, 4]  # longest first, ties in arrival order
+    assert plans == [ChunkPlan(0, 4, 70, 4, None), ChunkPlan(4, 7, 10, 4, 16)]  # 70 frames: too long
+    _, plans = plan_chunks([0, 0, 0, 0, 0], settings)
+    assert plans == [ChunkPlan(0, 4, 1, 4, 16), ChunkPlan(4, 5, 1, 1, 16)]
+
+
+def test_warm_plan_puts_batch_one_then_the_largest_bucket_first() -> None:
+    settings = GraphSettings(batch_buckets=(1, 2, 4, 8), warm_frames=(20, 64), frame_bucket=16, max_frames=48)
+    times = [32, 48]
+    assert warm_plan(settings) == [(b, t) for b in (1, 8, 4, 2) for t in times]
+    assert warm_plan(GraphSettings(batch_buckets=(1,), warm_frames=(16, 32))) == [(1, 16), (1, 32)]
+
+
+def test_graph_stats_summary_names_captures_memory_and_eager_reasons() -> None:
+    stats = GraphStats(replays=7, captures=3, capture_s=1.25, static_bytes=3 * 2**20)
+    stats.eager("token cap overflow")
+    stats.eager("token cap overflow")
+    stats.overflow_items = 2
+    line = stats.summary()
+    assert "captures=3 capture_s=1.2" in line and "static_mib=3" in line and "replays=7" in line
+    assert "overflow_items=2" in line and "token cap overflow: 2" in line and "eager_batches=2" in line
+
+
+def test_static_decode_with_a_token_cap_gives_decode_batch_results_or_flags_the_item(
+    parity_dir: Path,
+) -> None:
+    """What a fused graph computes (run eagerly on the CPU), read back as the runner reads its host copies:
+    items within the cap get decode_batch's hypotheses (timestamps included); a cap too small is detected."""
+    model = _cpu_model(parity_dir)
+    family = parity_dir / "paraformer"
+    waves = [file_samples(family / "audio" / n) for n in NAMES]
+    feats, lengths = features(model.frontend, waves, torch.device("cpu"))
+    requests = [DecodeRequest(timestamps=i % 2 == 0) for i in range(len(waves))]
+    expected = model.decode_batch(feats, lengths, requests)
+    t = time_bucket(feats.shape[1], 16, 4096)
+    assert t is not None
+    padded = torch.nn.functional.pad(
+        feats, (0, 0, 0, t - feats.shape[1], 0, 2)
+    )  # two empty rows, as a bucket
+    padded_lengths = torch.cat([lengths, torch.zeros(2, dtype=lengths.dtype)])
+    true_counts = [len(h.token_ids) for h in expected]
+    for cap in (token_cap(t, 0.4, 8), 8):
+        packed, weights = model.decode_static(padded, padded_lengths, cap)
+        assert packed.shape == (len(waves) + 2, 2 + cap) and weights.shape == (len(waves) + 2, 2, t + 1)
+        counts, frames = packed[:, 0].tolist(), packed[:, 1].tolist()
+        assert frames == padded_lengths.tolist() and counts[-2:] == [0, 0]
+        over = overflowing(counts, cap)
+        assert all(true_counts[i] <= counts[i] for i in range(len(waves)))
+        kept = [i for i in range(len(waves)) if i not in over]
+        got = model.host_hypotheses(
+            packed[kept, 2:],
+            [counts[i] for i in kept],
+            [frames[i] for i in kept],
+            [requests[i] for i in kept],
+            weights[kept],
+        )
+        assert got == [expected[i] for i in kept]
+        if cap == 8:
+            assert over == [i for i, c in enumerate(counts) if c > 8] and over  # the long items overflow
+        else:
+            assert over == []
 
 
 def _cpu_model(parity_dir: Path) -> ParaformerModel:
