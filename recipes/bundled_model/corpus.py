@@ -70,7 +70,11 @@ def _synth_chunk(jobs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], np.nd
     out: list[tuple[dict[str, Any], np.ndarray | None]] = []
     fest = [j for j in jobs if j["engine"] == "festival"]
     fest_audio = (
-        tts.festival_batch(_ENV, [(tts.speech_text_en(j["text"]), j["voice"], j["rate"]) for j in fest])
+        tts.festival_batch(
+            _ENV,
+            [(tts.speech_text_en(j["text"]), j["voice"], j["rate"]) for j in fest],
+            [voices.festival_f0(j["voice"], j["pitch"]) for j in fest],
+        )
         if fest
         else []
     )

@@ -506,14 +506,23 @@ def surname(rng: random.Random) -> str:
 
 
 def person(rng: random.Random) -> str:
+    """A person slot: a name three times in four (run 3 had 60 %: common names were heard too rarely;
+    more would starve the ``PEOPLE`` phrases, which the test sentences use too)."""
     r = rng.random()
-    if r < 0.35:
+    if r < 0.4:
         return first_name(rng)
-    if r < 0.5:
+    if r < 0.62:
         return f"{first_name(rng)} {surname(rng)}"
-    if r < 0.6:
+    if r < 0.75:
         return f"{rng.choice(['mister', 'missus', 'doctor', 'professor', 'miss'])} {surname(rng)}"
     return rng.choice(PEOPLE)
+
+
+def vocative(rng: random.Random) -> str:
+    """How a sentence addresses someone: a first name, or a title and surname ("doctor patel")."""
+    if rng.random() < 0.65:
+        return first_name(rng)
+    return f"{rng.choice(['mister', 'missus', 'doctor', 'professor', 'miss'])} {surname(rng)}"
 
 
 def _num_phrase(rng: random.Random) -> str:
@@ -626,6 +635,26 @@ please forward this to {sur} in accounting
 the award went to {first} {sur} from {city}
 can i speak to {first} please
 dear {first} thank you for {thing}
+{first} {sur} will be late {time}
+ask {first} if {thing} is ready
+i got a message from {first} {time}
+{first} told me about {topic}
+we are having dinner with {first} and {first} {time}
+professor {sur} teaches at the university in {city}
+the doctor will see {first} {sur} now
+{first} {sur} has been promoted to manager
+have you seen {first} {time}
+i borrowed {thing} from {first}
+{first} gave {thing} to {first}
+thanks to {first} {sur} for {thing}
+{first} {sur} and {first} {sur} are on the team
+mister {sur} is in a meeting with {first}
+happy birthday {first}
+good morning {first} how are you
+{first} is from {city} and {first} is from {city}
+let me introduce {first} {sur} from {city}
+{first} wants to {v} {thing} with {sur}
+{p} and {first} {sur} arrived at {place} {time}
 """.strip().split("\n")
 ]
 
@@ -673,12 +702,24 @@ the concert starts at {clock} on {date}
 ]
 
 
+# Sentence kinds: everyday, numeric, else everyday + conjunction + numeric. Run 3 had 0.5 / 0.4 (numbers
+# erred 0.9 %, everyday sentences carried most errors); numbers now come from a quarter of the templates
+# plus the compounds, still ~35,000 sentences for the ITN classes.
+EVERYDAY_SHARE = 0.65
+NUMERIC_SHARE = 0.25
+# Everyday sentences addressed to someone ("anna can you ...", "... please michael"): more name slots
+# without new frames, and names where speech has them, at the edges of a phrase.
+VOCATIVE_P = 0.25
+
+
 def sentence(rng: random.Random) -> str:
     """One English utterance in spoken form."""
     r = rng.random()
-    if r < 0.5:
+    if r < EVERYDAY_SHARE:
         s = rng.choice(EVERYDAY)(rng)
-    elif r < 0.9:
+        if rng.random() < VOCATIVE_P:
+            s = f"{vocative(rng)} {s}" if rng.random() < 0.6 else f"{s} {vocative(rng)}"
+    elif r < EVERYDAY_SHARE + NUMERIC_SHARE:
         s = rng.choice(NUMERIC)(rng)
     else:
         s = (

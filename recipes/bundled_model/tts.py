@@ -117,13 +117,35 @@ def flite(env: TtsEnv, text: str, voice: str, stretch: float, f0: float | None) 
     return resample(x, sr)
 
 
-def festival_batch(env: TtsEnv, items: list[tuple[str, str, float]]) -> list[np.ndarray | None]:
-    """Synthesise (text, voice, stretch) items in one festival process (its start-up costs ~0.1 s)."""
+def festival_lr_f0(mean: float) -> str:
+    """Scheme that moves a linear-regression intonation voice (``kal_diphone``) to F0 ``mean`` Hz.
+
+    The voice maps its model's F0 (mean 170, std 34) onto a target of mean 105, std 14; a new target
+    mean with the std scaled alike gives the same contour at another pitch. Must follow ``(voice_...)``,
+    which resets the targets (so an item without it keeps the voice's own).
+    """
+    std = mean * 14.0 / 105.0
+    return (
+        f"(set! int_lr_params '((target_f0_mean {mean:.0f}) (target_f0_std {std:.1f})"
+        " (model_f0_mean 170) (model_f0_std 34)))"
+    )
+
+
+def festival_batch(
+    env: TtsEnv, items: list[tuple[str, str, float]], f0: list[float | None] | None = None
+) -> list[np.ndarray | None]:
+    """Synthesise (text, voice, stretch) items in one festival process (its start-up costs ~0.1 s).
+
+    ``f0[i]``, where given and not None, is item i's F0 mean in Hz (``festival_lr_f0``; LR-intonation
+    voices only); None keeps the voice's own pitch, and the script is then what it was before F0 existed.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         lines = []
         for i, (text, voice, stretch) in enumerate(items):
             safe = text.replace("\\", " ").replace('"', " ")
             lines.append(f"(voice_{voice})")
+            if f0 is not None and f0[i] is not None:
+                lines.append(festival_lr_f0(float(f0[i])))
             lines.append(f"(Parameter.set 'Duration_Stretch {stretch:.3f})")
             lines.append(f'(utt.save.wave (utt.synth (Utterance Text "{safe}")) "{tmp}/{i}.wav" \'riff)')
         script = Path(tmp) / "batch.scm"
