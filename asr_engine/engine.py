@@ -14,8 +14,9 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,13 @@ class EngineConfig:
     # a process-wide switch (models/fsmn_triton.py), set when an engine is made. Off by default: no gain
     # measured through gRPC on an H200 (bench/results/2026-11-22-h200-final).
     fused_kernels: bool = False
+    # On CUDA, overlap a device worker's host work with the GPU: features and the audio upload run on a
+    # stream of the worker's own, and a batch decoded through fused CUDA graphs is handed to a results
+    # thread (wait for its copies, build the hypotheses) while the worker takes the next batch; at most two
+    # batches per worker are in flight. Why: with one worker the GPU idled during features, upload and
+    # hypotheses (24 % of the device thread under load, bench/results/2026-11-22-h200-steady). False: each
+    # batch finishes on its device thread before the next starts (the behaviour before).
+    pipeline: bool = True
 
     @classmethod
     def tuned(
@@ -92,14 +100,18 @@ class EngineConfig:
         graph_max_batch: int = max(GraphSettings.batch_buckets),
         graph_split: bool = GraphSettings.split_large_batches,
         graph_token_step: int = GraphSettings.token_step,
+        graph_fused: bool = GraphSettings.fused,
         **fields: Any,
     ) -> EngineConfig:
         """From flat settings (the service's): batcher limits in seconds and ms, the largest graphed batch
-        (buckets are the powers of two up to it), whether larger ones replay in chunks and the decoder
-        graphs' token step, other fields by name."""
+        (buckets are the powers of two up to it), whether larger ones replay in chunks, the decoder
+        graphs' token step and fused or two-graph replays, other fields by name."""
         buckets = tuple(1 << i for i in range(max(1, graph_max_batch).bit_length()))
         graphs = GraphSettings(
-            batch_buckets=buckets, split_large_batches=graph_split, token_step=graph_token_step
+            batch_buckets=buckets,
+            split_large_batches=graph_split,
+            token_step=graph_token_step,
+            fused=graph_fused,
         )
         return cls(scheduler=SchedulerConfig.for_seconds(max_batch_s, batch_wait_ms), graphs=graphs, **fields)
 
@@ -170,6 +182,30 @@ class _SegmentJob:
     request: DecodeRequest
 
 
+# Batches a pipelined device worker may have queued on the device without waiting for them (engine.pipeline).
+_IN_FLIGHT = 2
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    """One item's place in its batch's results, which a results thread may still be building."""
+
+    batch: Future[list[Hypothesis]]
+    index: int
+
+    async def hypothesis(self) -> Hypothesis:
+        if not self.batch.done():
+            # Shielded: a caller that gives up must not cancel the batch's other items' results.
+            await asyncio.shield(asyncio.wrap_future(self.batch))
+        return self.batch.result()[self.index]
+
+
+def _deliver_now(hypotheses: Sequence[Hypothesis]) -> list[_Delivery]:
+    done: Future[list[Hypothesis]] = Future()
+    done.set_result(list(hypotheses))
+    return [_Delivery(done, i) for i in range(len(hypotheses))]
+
+
 class Engine:
     """Speech recognition on one device, shared by all concurrent requests and streams."""
 
@@ -209,7 +245,7 @@ class Engine:
             else None
         )
         self._worker_state = threading.local()  # each device thread's CUDA stream (None: the default one)
-        self._scheduler: BatchScheduler[_SegmentJob, Hypothesis] = BatchScheduler(
+        self._scheduler: BatchScheduler[_SegmentJob, _Delivery] = BatchScheduler(
             self._run_batch,
             config.scheduler,
             is_oom=_is_oom,
@@ -219,6 +255,8 @@ class Engine:
         )
         self._recogniser: SegmentRecogniser = recogniser or _BatcherRecogniser(self._scheduler)
         self._post_pool = ThreadPoolExecutor(config.postprocess_threads, thread_name_prefix="asr-post")
+        # Pipelined batches' results (engine.pipeline): one thread per device worker waits for the copies.
+        self._results_pool = ThreadPoolExecutor(config.device_workers, thread_name_prefix="asr-results")
         self._started = False
 
     # ------------------------------------------------------------------ loading
@@ -273,7 +311,26 @@ class Engine:
     async def close(self) -> None:
         await self._recogniser.close()
         self._post_pool.shutdown(wait=False)
+        self._results_pool.shutdown(wait=False)
+        if self._started and self._asr is not None:
+            log.info("engine stopped; device: %s", self.device_summary())
         self._started = False
+
+    def device_summary(self) -> str:
+        """Peak CUDA memory and the CUDA graphs' counters, one line (logged at stop).
+
+        Why: the memory target (4 GB) was missed with no record of where the memory went: graph captures,
+        their static buffers and pool, or eager batches' activations.
+        """
+        parts = []
+        if self._device.type == "cuda":
+            parts.append(
+                f"cuda max_allocated_mib={torch.cuda.max_memory_allocated(self._device) / 2**20:.0f} "
+                f"max_reserved_mib={torch.cuda.max_memory_reserved(self._device) / 2**20:.0f}"
+            )
+        if self._graphs is not None:
+            parts.append(f"graphs {self._graphs.stats.summary()}")
+        return "; ".join(parts) or str(self._device)
 
     @property
     def device(self) -> torch.device:
@@ -289,7 +346,7 @@ class Engine:
         return self._config
 
     @property
-    def scheduler(self) -> BatchScheduler[_SegmentJob, Hypothesis]:
+    def scheduler(self) -> BatchScheduler[_SegmentJob, _Delivery]:
         return self._scheduler
 
     @property
@@ -498,43 +555,87 @@ class Engine:
         )
 
     def _setup_worker(self, index: int) -> None:
-        """Runs once in each device thread. With several workers, CUDA ones get a stream each.
+        """Runs once in each device thread. With several workers, CUDA ones get a stream each; pipelined
+        CUDA workers (``EngineConfig.pipeline``) also get one for features.
 
         A worker's whole batch (input copy, features, model, decoding, the results' copy to the host) runs
         on its stream, so its tensors are made and freed there and the caching allocator never hands one
-        worker's live memory to another. Shared device tensors are made before any worker runs or under a
-        host sync (weights, feature tables: ``.to()`` from the host waits for its copy), and are only read;
-        the one exception, the CUDA graphs' static buffers, is ordered by their lock (cuda_graphs.py).
-        One worker keeps the thread's default stream and the per-batch cuDNN switch of before.
+        worker's live memory to another. Features made on the feature stream are marked as used on the
+        model's stream (``record_stream``) before the model reads them, for the same reason. Shared device
+        tensors are made before any worker runs or under a host sync (weights, feature tables: ``.to()``
+        from the host waits for its copy), and are only read; the one exception, the CUDA graphs' static
+        buffers, is ordered by their lock (cuda_graphs.py). One worker keeps the thread's default stream
+        for the model and the per-batch cuDNN switch of before.
         """
-        self._worker_state.stream = None
+        state = self._worker_state
+        state.stream = None
+        state.prep = None
+        state.in_flight = deque()
+        if self._device.type == "cuda" and (self._config.pipeline or self._config.device_workers > 1):
+            torch.cuda.synchronize(self._device)  # the load's work on the default stream is done
+            if self._config.pipeline:
+                state.prep = torch.cuda.Stream(self._device)
         if self._config.device_workers == 1:
             return
         # cudnn.flags() sets process-wide flags and restores them on exit: entered per batch from several
         # threads, one batch's exit would switch them under another. Every worker sets the same value once.
         torch.backends.cudnn.enabled = self._config.cudnn
         if self._device.type == "cuda":
-            torch.cuda.synchronize(self._device)  # the load's work on the default stream is done
-            self._worker_state.stream = torch.cuda.Stream(self._device)
+            state.stream = torch.cuda.Stream(self._device)
         log.info("device worker %d ready on %s", index, self._device)
 
-    def _run_batch(self, jobs: Sequence[_SegmentJob]) -> list[Hypothesis]:
-        """Runs in a device thread: features for the whole batch, then the model, on the worker's stream."""
+    def _run_batch(self, jobs: Sequence[_SegmentJob]) -> list[_Delivery]:
+        """Runs in a device thread: features for the whole batch, then the model, on the worker's stream.
+
+        Pipelined, a batch queued through fused graphs returns before its results exist: a results thread
+        waits for them and builds the hypotheses.
+        """
         assert self._frontend is not None and self._asr is not None
-        stream: torch.cuda.Stream | None = getattr(self._worker_state, "stream", None)
+        state = self._worker_state
+        stream: torch.cuda.Stream | None = getattr(state, "stream", None)
         with contextlib.ExitStack() as scope:
             scope.enter_context(torch.inference_mode())
             if stream is not None:
                 scope.enter_context(torch.cuda.stream(stream))
             if self._config.device_workers == 1:
                 scope.enter_context(torch.backends.cudnn.flags(enabled=self._config.cudnn))
+            feats, lengths, host_lengths = self._features(jobs, getattr(state, "prep", None))
+            requests = [job.request for job in jobs]
+            if self._graphs is None:
+                return _deliver_now(self._asr.decode_batch(feats, lengths, requests))
+            self._graphs.warm_up()  # the first batch (start's warm-up) captures; others wait
+            pending = self._graphs.launch(feats, lengths, requests, host_lengths)
+            if getattr(state, "prep", None) is None or pending.done is None:
+                return _deliver_now(pending.result())
+            in_flight: deque[torch.cuda.Event] = state.in_flight
+            in_flight.append(pending.done)
+            while len(in_flight) > _IN_FLIGHT:  # bounds queued work and the memory it holds
+                in_flight.popleft().synchronize()
+            built = self._results_pool.submit(pending.result)
+            return [_Delivery(built, i) for i in range(len(jobs))]
+
+    def _features(
+        self, jobs: Sequence[_SegmentJob], prep: torch.cuda.Stream | None
+    ) -> tuple[torch.Tensor, torch.Tensor, list[int] | None]:
+        """Padded features in the model dtype, their lengths, and the lengths on the host when cheap.
+
+        With a feature stream (``prep``) the upload and features run there: their host syncs (the
+        frontend reads frame counts) then wait for this batch's features only, not for the previous
+        batch's model work on the worker's stream, which keeps running meanwhile.
+        """
+        assert self._frontend is not None
+        if prep is None:
+            feats, lengths = self._frontend(self._waves_on_device(jobs))
+            return _pad_time(feats, self._config.shape_bucket_frames).to(self._dtype), lengths, None
+        run = torch.cuda.current_stream(self._device)
+        with torch.cuda.stream(prep):
             feats, lengths = self._frontend(self._waves_on_device(jobs))
             feats = _pad_time(feats, self._config.shape_bucket_frames).to(self._dtype)
-            decode = self._asr.decode_batch
-            if self._graphs is not None:
-                self._graphs.warm_up()  # the first batch (start's warm-up) captures; others wait
-                decode = self._graphs.decode_batch
-            return decode(feats, lengths, [job.request for job in jobs])
+            host_lengths = lengths.tolist()  # waits for this stream only
+        run.wait_stream(prep)
+        feats.record_stream(run)
+        lengths.record_stream(run)
+        return feats, lengths, host_lengths
 
     def _waves_on_device(self, jobs: Sequence[_SegmentJob]) -> list[torch.Tensor]:
         """The batch's waveforms on the device: views of the caller's arrays on a CPU, else one copy.
@@ -580,20 +681,26 @@ class Engine:
 class _BatcherRecogniser:
     """The engine's own path: its batch scheduler, model and device."""
 
-    def __init__(self, scheduler: BatchScheduler[_SegmentJob, Hypothesis]) -> None:
+    def __init__(self, scheduler: BatchScheduler[_SegmentJob, _Delivery]) -> None:
         self._scheduler = scheduler
 
     async def start(self) -> None:
         """Start the batch worker and warm the model up with one short silent segment."""
         await self._scheduler.start()
         warm = np.zeros(SAMPLE_RATE, dtype=np.float32)
-        await self._scheduler.submit(_SegmentJob(warm, DecodeRequest()), warm.size)
+        await self.recognise(warm, DecodeRequest())
 
     async def close(self) -> None:
         await self._scheduler.close()
 
     def recognise(self, samples: np.ndarray, request: DecodeRequest) -> Awaitable[Hypothesis]:
-        return self._scheduler.submit(_SegmentJob(samples, request), samples.size)
+        """Queued now (an overload is raised here, not when awaited); the result once its batch's is built."""
+        queued = self._scheduler.submit(_SegmentJob(samples, request), samples.size)
+        return asyncio.ensure_future(_delivered(queued))  # a task: runs even if never awaited
+
+
+async def _delivered(queued: Awaitable[_Delivery]) -> Hypothesis:
+    return await (await queued).hypothesis()
 
 
 _INLINE_WAV_MAX_BYTES = 1 << 20  # ~32 s of 16 kHz 16-bit mono

@@ -89,6 +89,13 @@ class Settings:
     # Decoder graphs round their token axis up to a multiple of this (8..256, a multiple of 8): coarser means
     # fewer graphs to capture under varied load, at some padded decoder work.
     cuda_graph_token_step: int = 8
+    # One CUDA graph per (batch, time) shape for the whole model, its decoder at a token cap (items above it
+    # are decoded again); false: the two-graph path of before (acoustic graph, a host read of the token
+    # counts, a decoder graph per token bucket), for A/B runs.
+    cuda_graph_fused: bool = True
+    # CUDA: a device worker computes features on a stream of its own and leaves a batch's results (the wait
+    # for its copies, the hypotheses) to a results thread while it takes the next batch; false: serial.
+    device_pipeline: bool = True
     # Fused Triton kernels (SAN-M FSMN memory; CUDA, half precision, triton installed); off: native ops.
     fused_kernels: bool = False
     # Batch workers on the one device (each its own thread and CUDA stream): one dispatches kernels while

@@ -92,6 +92,8 @@ def engine_tuning(settings: Settings) -> dict[str, Any]:
         "graph_max_batch": settings.cuda_graph_max_batch,
         "graph_split": settings.cuda_graph_split,
         "graph_token_step": settings.cuda_graph_token_step,
+        "graph_fused": settings.cuda_graph_fused,
+        "pipeline": settings.device_pipeline,
         "fused_kernels": settings.fused_kernels,
         "device_workers": settings.device_workers,
         "max_batch_s": settings.max_batch_s,

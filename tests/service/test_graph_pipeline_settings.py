@@ -1,0 +1,19 @@
+"""cuda_graph_fused / device_pipeline: from the environment to the engine config (the A/B switches of the
+fused graphs and the pipelined device workers)."""
+
+from __future__ import annotations
+
+from asr_engine.engine import EngineConfig
+from service.config import load_settings
+from service.engine_host import engine_tuning
+
+
+def test_fused_graphs_and_pipeline_are_on_by_default_and_switch_off_from_the_environment() -> None:
+    default = EngineConfig.tuned(**engine_tuning(load_settings(env={})))
+    assert default.graphs.fused and default.pipeline
+    env = {"LINGTING_CUDA_GRAPH_FUSED": "false", "LINGTING_DEVICE_PIPELINE": "false"}
+    config = EngineConfig.tuned(**engine_tuning(load_settings(env=env)))
+    assert not config.graphs.fused and not config.pipeline
+    # The other graph settings are untouched by the switch.
+    assert config.graphs.batch_buckets == default.graphs.batch_buckets
+    assert config.graphs.token_step == default.graphs.token_step
