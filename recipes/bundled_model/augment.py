@@ -232,8 +232,13 @@ def vtlp(
     alpha_range: tuple[float, float],
     cmvn: tuple[torch.Tensor, torch.Tensor] | None = None,
     n_mels: int = 80,
+    wide: torch.Tensor | None = None,
+    wide_range: tuple[float, float] | None = None,
 ) -> torch.Tensor:
     """Frequency-warp a share ``p`` of the utterances, alpha uniform in ``alpha_range``, on the device.
+
+    ``wide`` (B,) marks rows whose alpha is drawn from ``wide_range`` instead: utterances of engines
+    with few voices (flite, festival), whose held-out voices are further from the training ones.
 
     Why: the held-out voices differ from the training voices mostly in formant positions, which a
     per-utterance warp of the frequency axis imitates. ``feats`` are the trainer's LFR features (B, T, D);
@@ -242,12 +247,21 @@ def vtlp(
     returned unchanged. All choices are drawn on the device: no synchronisation.
     """
     lo, hi = alpha_range
-    if p <= 0.0 or (lo == 1.0 and hi == 1.0):
+    widened = wide is not None and wide_range is not None and wide_range != alpha_range
+    if p <= 0.0 or (lo == 1.0 and hi == 1.0 and not widened):
         return feats
     b, t, d = feats.shape
     dev = feats.device
     sel = torch.rand(b, device=dev, generator=gen) < p
-    alpha = torch.where(sel, _rand(b, lo, hi, dev, gen), torch.ones(b, device=dev))
+    u = torch.rand(b, device=dev, generator=gen)
+    if widened:
+        assert wide is not None and wide_range is not None
+        w = wide.to(dev).bool()
+        wlo, whi = wide_range
+        drawn = torch.where(w, wlo, lo) + torch.where(w, whi - wlo, hi - lo) * u  # as below, per row
+    else:
+        drawn = lo + (hi - lo) * u
+    alpha = torch.where(sel, drawn, torch.ones(b, device=dev))
     if cmvn is None:
         warped = warp_mel(feats, alpha, n_mels)
     else:

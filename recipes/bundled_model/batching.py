@@ -37,7 +37,8 @@ class HostBatch:
     n_targets: int
     reverb: int  # rows 0..reverb-1 of the shuffled order get reverb (indices packed)
     phone: int
-    packed: torch.Tensor  # starts, src_lengths, lengths, rows, tlens, reverb idx, phone idx, mulaw, targets
+    packed: torch.Tensor  # starts, src_lengths, lengths, rows, tlens, on, reverb idx, phone idx, mulaw,
+    # wide-VTLP rows, targets
 
 
 class BatchBuilder:
@@ -53,8 +54,10 @@ class BatchBuilder:
         speed_p: float,
         speed_range: tuple[float, float],
         depth: int = 3,
+        wide_engines: frozenset[str] = frozenset(),
     ) -> None:
         self.pool, self.rng, self.budget, self.pin = pool, rng, budget, pin
+        self.wide_engines = wide_engines  # engines whose rows get the wider VTLP range
         self.aug_p, self.speed_p, self.speed_range = aug_p, speed_p, speed_range
         self.q: queue.Queue[HostBatch] = queue.Queue(maxsize=depth)
         self.stop_flag = threading.Event()
@@ -99,7 +102,8 @@ class BatchBuilder:
         onmask = np.zeros(b, dtype=np.int64)
         onmask[on] = 1
         parts = [starts, src, lengths, rows, tlens, onmask, np.array(rev, np.int64), np.array(tel, np.int64)]
-        parts += [mulaw, flat]
+        wide = np.fromiter((pool.engines[i] in self.wide_engines for i in batch), dtype=np.int64, count=b)
+        parts += [mulaw, wide, flat]
         host = torch.from_numpy(np.concatenate(parts))
         if self.pin:
             host = host.pin_memory()
@@ -129,6 +133,7 @@ class DeviceBatch:
     reverb_idx: torch.Tensor
     phone_idx: torch.Tensor
     mulaw: torch.Tensor
+    vtlp_wide: torch.Tensor  # 1 where the row's engine takes the wider VTLP range
     targets: torch.Tensor
 
 
@@ -136,7 +141,7 @@ def to_device(hb: HostBatch, device: torch.device) -> DeviceBatch:
     """One asynchronous copy, then views (no synchronisation)."""
     d = hb.packed.to(device, non_blocking=True)
     b = hb.size
-    sizes = [b, b, b, b, b, b, hb.reverb, hb.phone, b, hb.n_targets]
+    sizes = [b, b, b, b, b, b, hb.reverb, hb.phone, b, b, hb.n_targets]
     return DeviceBatch(*torch.split(d, sizes))
 
 

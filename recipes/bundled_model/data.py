@@ -28,6 +28,7 @@ class Pool:
     lengths: list[int] = field(default_factory=list)
     targets: list[list[int]] = field(default_factory=list)
     langs: list[str] = field(default_factory=list)
+    engines: list[str] = field(default_factory=list)  # synthesizer of each utterance (per-engine VTLP)
     loaded: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -50,6 +51,7 @@ class Pool:
                 self.targets.append(
                     m["target"] if "target" in m else tokenizer.encode_target(self.sp, m["lang"], m["text"])
                 )
+                self.engines.append(m.get("engine", ""))
                 self.langs.append(m["lang"])
             self.used += len(audio)
             self.loaded.add(name)

@@ -193,6 +193,11 @@ def build_args() -> argparse.ArgumentParser:
     ap.add_argument("--vtlp-p", type=float, default=0.5, help="share of utterances frequency-warped (ramped)")
     ap.add_argument("--vtlp-lo", type=float, default=0.88, help="smallest warp factor (< 1: energy down)")
     ap.add_argument("--vtlp-hi", type=float, default=1.12, help="largest warp factor (> 1: energy up)")
+    # run 4: festival/flite err 2-5x espeak's rate even on frequent words and have 2-4 training voices
+    # each; a wider warp imitates more vocal tracts for them (espeak keeps the range above)
+    ap.add_argument("--vtlp-wide-engines", default="flite,festival", help="engines given the wide range")
+    ap.add_argument("--vtlp-wide-lo", type=float, default=0.82, help="smallest warp factor, those engines")
+    ap.add_argument("--vtlp-wide-hi", type=float, default=1.18, help="largest warp factor, those engines")
     ap.add_argument("--max-steps", type=int, default=0)
     return ap
 
@@ -330,6 +335,7 @@ def main() -> None:
         args.aug_p,
         args.speed_p,
         (args.speed_lo, args.speed_hi),
+        wide_engines=frozenset(e for e in args.vtlp_wide_engines.split(",") if e),
     )
     total_s = (args.total_minutes or args.minutes) * 60
     call_s = args.minutes * 60
@@ -373,7 +379,16 @@ def main() -> None:
             x = batching.speed_perturb(x, hb)
             x = augment.augment_rows(x, db.lengths, gen, db.aug_on, db.reverb_idx, db.phone_idx, db.mulaw)
             feats, flens = batching.padded_features(frontend, x, hb.lengths, db.lengths)
-            feats = augment.vtlp(feats, flens, gen, args.vtlp_p * ramp, (args.vtlp_lo, args.vtlp_hi), cmvn)
+            feats = augment.vtlp(
+                feats,
+                flens,
+                gen,
+                args.vtlp_p * ramp,
+                (args.vtlp_lo, args.vtlp_hi),
+                cmvn,
+                wide=db.vtlp_wide,
+                wide_range=(args.vtlp_wide_lo, args.vtlp_wide_hi),
+            )
             feats = augment.spec_augment(feats, flens, gen)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
             lp, olens = net(feats, flens, db.rows)
