@@ -7,9 +7,10 @@ a held-out one are dropped. Run on the recipe machine (needs festival's poslex, 
     python -m recipes.bundled_model.make_text --out .dev/gpu/text
 
 ``--dev-only`` adds the tuning ("dev") split to a text folder written before, changing nothing there:
-``hot_en_dev``/``hot_zh_dev`` (other rare names, absent from that folder's training and test text, in the
-hotword test's sentence frames) and ``dev_en`` (fresh sentences of the training distribution, in neither
-training nor test text) as the false-positive check. Hotword decoding is tuned on these only.
+``hot_en_dev``/``hot_zh_dev`` (other rare names in the hotword test's sentence frames) and ``dev_en``
+(sentences of run 3's training distribution) as the false-positive check. Hotword decoding is tuned on
+these only. Like the test split they are fixed files in ``heldout/`` (session 3's, byte for byte), checked
+against the folder's text: dev names absent from training and test text, dev_en absent from training.
     python -m recipes.bundled_model.make_text --out .dev/gpu/text --dev-only
 """
 
@@ -124,7 +125,7 @@ DEV_NAMES_ZH = [
 # (those everyday speech and the test sentences use) were heard a median 59 times. Run 4's text has
 # about twice the name slots (vocatives, more name frames, names in 75 % of person slots) and gives 40 %
 # of them to Faker names: common names a median ~175 times, Faker-only name tokens +20 % on run 3
-# (hotword recall needs them); counts in bench/bundled_model.md.
+# (hotword recall needs them); counts in the recipe README, "Run 4 text".
 WIDE_NAMES = 0.4
 
 
