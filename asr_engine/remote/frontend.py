@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from asr_engine.audio import set_decode_threads
 from asr_engine.engine import Engine, EngineConfig, load_text_steps
 from asr_engine.remote.arena import SharedArena
 from asr_engine.remote.client import RemoteRecogniser
@@ -48,6 +49,7 @@ def load_remote_engine(
     config = config or EngineConfig()
     vad, vad_kind, punctuator = load_text_steps(config, vad_model_dir, punc_model_dir, torch.device("cpu"))
     torch.set_num_threads(max(1, torch_threads))  # many front-ends share the cores: a few threads each
+    set_decode_threads(max(2, torch_threads))  # the same share for compressed-audio decoding
     arena = SharedArena.create(Path(arena_path), arena_bytes)
     recogniser = RemoteRecogniser(socket_path, arena, name=name, on_lost=on_lost)
     return RemoteEngine(recogniser, vad=vad, vad_kind=vad_kind, punctuator=punctuator, config=config)

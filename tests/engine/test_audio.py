@@ -6,6 +6,8 @@ import asyncio
 import io
 import logging
 import struct
+import threading
+import time
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,12 +18,14 @@ import pytest
 import soundfile as sf
 import torch
 
+from asr_engine import audio as audio_module
 from asr_engine.audio import (
     DecodedAudio,
     decode_audio,
     decode_audio_async,
     detect_container,
     pcm16le_to_float32,
+    set_decode_threads,
 )
 from asr_engine.errors import (
     AudioDecodeError,
@@ -422,6 +426,33 @@ async def test_decode_audio_async(audio_dir: Path) -> None:
         await decode_audio_async(b"")
 
 
+async def test_decode_threads_size_the_shared_pool(audio_dir: Path) -> None:
+    """A front-end process sizes the shared pool to its share of the cores; decoding still works."""
+    data = (audio_dir / "en_44k1_stereo.flac").read_bytes()
+    expected = decode_audio(data).samples
+    try:
+        set_decode_threads(2)
+        names: set[str] = set()
+
+        def decode_and_name() -> np.ndarray:
+            names.add(threading.current_thread().name)
+            time.sleep(0.05)  # overlap the jobs, so every thread of the pool is used
+            return decode_audio(data).samples
+
+        loop = asyncio.get_running_loop()
+        pool = audio_module._pool()
+        results = await asyncio.gather(*(loop.run_in_executor(pool, decode_and_name) for _ in range(6)))
+        assert all(np.array_equal(r, expected) for r in results)
+        assert len(names) == 2  # never more threads than asked for
+        decoded = await decode_audio_async(data)  # the public path uses the same pool
+        np.testing.assert_array_equal(decoded.samples, expected)
+        with pytest.raises(ValueError, match="at least 1"):
+            set_decode_threads(0)
+    finally:
+        set_decode_threads(1)  # retires the 2-thread pool; then back to the default size for later tests
+        audio_module._pool_workers = None
+
+
 @pytest.mark.gpu
 def test_resample_on_cuda(audio_dir: Path, tensors: Path) -> None:
     values, rate = sf.read(audio_dir / "en_44k1_stereo.flac", dtype="float32")
@@ -447,5 +478,6 @@ def test_public_api() -> None:
         "decode_audio_async",
         "detect_container",
         "pcm16le_to_float32",
+        "set_decode_threads",
     ]
     assert sorted(resampling.__all__) == ["StreamResampler", "resample", "sinc_kernel"]
