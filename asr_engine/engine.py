@@ -69,8 +69,8 @@ class EngineConfig:
     # cuDNN builds an execution plan per input shape; with shape buckets the plans are reused, and on an
     # H100 it then beat PyTorch's own kernels both idle and at batch 64 (bench/results/*-perf2).
     cudnn: bool = True
-    # Replay small batches from CUDA graphs over (batch, time, token) buckets (Paraformer on CUDA only;
-    # a no-op elsewhere). Removes the per-kernel launch cost that bounds idle latency (H100: 36 -> 8.5 ms p50,
+    # Replay batches from CUDA graphs over (batch, time) shape buckets (Paraformer on CUDA only; a no-op
+    # elsewhere). Removes the per-kernel launch cost that bounds idle latency (H100: 36 -> 8.5 ms p50,
     # bench/results/2026-11-21-h100-model2); see cuda_graphs.py.
     cuda_graphs: bool = True
     graphs: GraphSettings = field(default_factory=GraphSettings)

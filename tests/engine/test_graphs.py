@@ -4,6 +4,7 @@ that replays give eager mode's token ids."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from asr_engine.cuda_graphs import (
     warm_plan,
 )
 from asr_engine.engine import Engine, EngineConfig
-from asr_engine.models.base import DecodeRequest
+from asr_engine.models.base import DecodeRequest, Hypothesis
 from asr_engine.models.loader import load_model
 from asr_engine.models.paraformer import ParaformerModel
 from asr_engine.scheduler import SchedulerConfig
@@ -182,11 +183,16 @@ def _cuda_model(parity_dir: Path, dtype: torch.dtype) -> ParaformerModel:
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "two-graph"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_replays_equal_eager_at_bucket_sizes(parity_dir: Path, dtype: torch.dtype) -> None:
+def test_replays_equal_eager_at_bucket_sizes(parity_dir: Path, dtype: torch.dtype, fused: bool) -> None:
+    """Replays give eager mode's results at the same shapes. bf16 fused: the graph's decoder runs at the
+    token cap, so its reference is the same computation run eagerly (``decode_static`` at the cap; a
+    different decoder length is a different matrix shape, which may move half-precision low bits)."""
     family = parity_dir / "paraformer"
     model = _cuda_model(parity_dir, dtype)
-    runner = ParaformerGraphs(model, GraphSettings(batch_buckets=(1, 2, 4), warm_frames=(16, 32)))
+    settings = GraphSettings(batch_buckets=(1, 2, 4), warm_frames=(16, 32), fused=fused)
+    runner = ParaformerGraphs(model, settings)
     assert runner.warm_up() > 0
     waves = [file_samples(family / "audio" / n) for n in NAMES]
     with torch.inference_mode():
@@ -195,9 +201,26 @@ def test_replays_equal_eager_at_bucket_sizes(parity_dir: Path, dtype: torch.dtyp
             feats = torch.nn.functional.pad(feats, (0, 0, 0, -feats.shape[1] % 16)).to(dtype)
             requests = [DecodeRequest(timestamps=True) for _ in batch]
             eager = model.decode_batch(feats, lengths, requests)
+            if fused and dtype != torch.float32:
+                eager = _static_reference(model, feats, lengths, requests, settings)
             for _ in range(2):  # the first call captures, the second replays
                 assert runner.decode_batch(feats, lengths, requests) == eager
     assert runner.stats.replays >= 8 and runner.stats.eager_batches == 0
+
+
+def _static_reference(
+    model: ParaformerModel,
+    feats: torch.Tensor,
+    lengths: torch.Tensor,
+    requests: list[DecodeRequest],
+    settings: GraphSettings,
+) -> list[Hypothesis]:
+    """What a fused graph of this exact shape computes, run eagerly (feats already at a bucket shape)."""
+    cap = token_cap(feats.shape[1], settings.token_share, settings.token_step)
+    packed, weights = (x.cpu() for x in model.decode_static(feats, lengths, cap))
+    counts = packed[:, 0].tolist()
+    assert max(counts) <= cap  # no overflow: every item is the graph's own
+    return model.host_hypotheses(packed[:, 2:], counts, packed[:, 1].tolist(), requests, weights)
 
 
 @pytest.mark.gpu
@@ -220,11 +243,14 @@ def test_padded_batches_and_fallbacks_give_eager_text(parity_dir: Path) -> None:
 
 
 @pytest.mark.gpu
-def test_large_batches_replay_in_chunks_and_keep_each_items_result(parity_dir: Path) -> None:
-    """Six items over buckets (1, 2): chunks of two, longest first, whatever order the batch came in."""
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "two-graph"])
+def test_large_batches_replay_in_chunks_and_keep_each_items_result(parity_dir: Path, fused: bool) -> None:
+    """Six items over buckets (1, 2): chunks of two, longest first, whatever order the batch came in; on
+    the fused path the three chunks are queued with one wait at the end."""
     family = parity_dir / "paraformer"
     model = _cuda_model(parity_dir, torch.float32)
-    runner = ParaformerGraphs(model, GraphSettings(batch_buckets=(1, 2), warm_frames=(16, 16)))
+    settings = GraphSettings(batch_buckets=(1, 2), warm_frames=(16, 16), fused=fused)
+    runner = ParaformerGraphs(model, settings)
     waves = [file_samples(family / "audio" / n) for n in NAMES]
     waves += [np.zeros(16000, dtype=np.float32), waves[0][: waves[0].size // 2]]
     with torch.inference_mode():
@@ -238,6 +264,7 @@ def test_large_batches_replay_in_chunks_and_keep_each_items_result(parity_dir: P
             chunked = runner.decode_batch(feats, lengths, requests)
             assert [h.text for h in chunked] == [a[0].text for a in alone]
             assert [h.token_ids for h in chunked] == [a[0].token_ids for a in alone]
+            assert [h.words for h in chunked] == [a[0].words for a in alone]  # timestamps too
     assert runner.stats.eager_batches == 0 and runner.stats.replays == 6
 
 
@@ -246,7 +273,8 @@ def test_a_coarser_decoder_token_step_gives_eager_text(parity_dir: Path) -> None
     """Decoder graphs padded to 32 tokens: positions past each count are masked, the text is eager's."""
     family = parity_dir / "paraformer"
     model = _cuda_model(parity_dir, torch.float32)
-    runner = ParaformerGraphs(model, GraphSettings(batch_buckets=(1, 4), warm_frames=(16, 16), token_step=32))
+    settings = GraphSettings(batch_buckets=(1, 4), warm_frames=(16, 16), token_step=32, fused=False)
+    runner = ParaformerGraphs(model, settings)
     waves = [file_samples(family / "audio" / n) for n in NAMES]
     with torch.inference_mode():
         for batch in ([waves[0]], waves):
@@ -256,6 +284,101 @@ def test_a_coarser_decoder_token_step_gives_eager_text(parity_dir: Path) -> None
             assert [h.text for h in runner.decode_batch(feats, lengths, requests)] == eager
     assert runner.stats.eager_batches == 0
     assert all(n % 32 == 0 for (_, _, n) in runner._decoder)
+
+
+@pytest.mark.gpu
+def test_items_above_the_token_cap_are_decoded_again_in_full(parity_dir: Path) -> None:
+    """A cap of 8 tokens (share 0.05): longer items overflow and are redone eagerly, the rest replay; each
+    item's ids and timestamps are its own decoded alone."""
+    family = parity_dir / "paraformer"
+    model = _cuda_model(parity_dir, torch.float32)
+    settings = GraphSettings(batch_buckets=(1, 2, 4), warm_frames=(16, 16), token_share=0.05)
+    runner = ParaformerGraphs(model, settings)
+    waves = [file_samples(family / "audio" / n) for n in NAMES]
+    waves += [waves[0][: waves[0].size // 3], np.zeros(8000, dtype=np.float32)]
+    with torch.inference_mode():
+        feats, lengths = features(model.frontend, waves, torch.device("cuda"))
+        requests = [DecodeRequest(timestamps=i % 2 == 0) for i in range(len(waves))]
+        got = runner.decode_batch(feats, lengths, requests)
+        alone = [
+            model.decode_batch(feats[i : i + 1], lengths[i : i + 1], [requests[i]])[0]
+            for i in range(len(waves))
+        ]
+    assert [h.token_ids for h in got] == [a.token_ids for a in alone]
+    assert [h.words for h in got] == [a.words for a in alone]
+    long_items = sum(len(a.token_ids) > 8 for a in alone)
+    assert long_items > 0 and runner.stats.overflow_items >= long_items
+    assert set(runner.stats.reasons) == {"token cap overflow"}
+
+
+@pytest.mark.gpu
+def test_fused_warm_up_captures_the_planned_shapes_within_its_budgets(parity_dir: Path) -> None:
+    model = _cuda_model(parity_dir, torch.float32)
+    settings = GraphSettings(batch_buckets=(1, 2, 4), warm_frames=(16, 48))
+    runner = ParaformerGraphs(model, settings)
+    assert runner.warm_up() == 9 and runner.warm_up() == 0
+    assert sorted(runner._fused) == sorted(warm_plan(settings)) and not runner._acoustic
+    assert runner.stats.static_bytes > 0 and runner.stats.capture_s > 0
+    for budget in (GraphSettings(warm_seconds=0.0), GraphSettings(warm_memory_mib=0)):
+        lean = ParaformerGraphs(model, budget)
+        assert lean.warm_up() <= 1  # the memory check passes before the first capture only
+    # A shape not captured at start is captured when first met, then replayed.
+    family = parity_dir / "paraformer"
+    wave = file_samples(family / "audio" / "zh_16k.wav")  # 107 frames: time bucket 112, not warmed
+    with torch.inference_mode():
+        feats, lengths = features(model.frontend, [wave], torch.device("cuda"))
+        eager = model.decode_batch(feats, lengths, [DecodeRequest()])
+        before = runner.stats.captures
+        assert runner.decode_batch(feats, lengths, [DecodeRequest()]) == eager
+        assert runner.decode_batch(feats, lengths, [DecodeRequest()]) == eager
+    assert runner.stats.captures == before + 1
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(
+    ("fused", "pipeline", "workers"),
+    [(True, True, 1), (True, True, 2), (True, False, 1), (False, False, 1), (False, True, 2)],
+    ids=["fused-pipelined", "fused-pipelined-2workers", "fused-serial", "two-graph-serial", "two-graph-2w"],
+)
+def test_engine_batches_give_each_segment_its_own_result(
+    parity_dir: Path, fused: bool, pipeline: bool, workers: int
+) -> None:
+    """Many segments at once through the engine (batches over several chunks, graph buckets up to 4):
+    token ids and word timestamps equal the same engine's with one segment per batch."""
+    family = parity_dir / "paraformer"
+    names = (*NAMES, "long_16k.wav", "en_8k.wav")
+    waves = [file_samples(family / "audio" / n) for n in names]
+    waves += [w[: w.size // 2] for w in waves] + [np.zeros(16000, dtype=np.float32)]
+
+    async def decode(max_items: int) -> tuple[list[Hypothesis], str]:
+        config = EngineConfig.tuned(
+            graph_max_batch=4,
+            graph_fused=fused,
+            vad="none",
+            pipeline=pipeline,
+            device_workers=workers,
+            batch_wait_ms=20.0,
+        )
+        config = dataclasses.replace(
+            config,
+            scheduler=dataclasses.replace(config.scheduler, max_batch_items=max_items),
+            graphs=dataclasses.replace(config.graphs, warm_frames=(16, 64)),
+        )
+        engine = Engine.load(family / "model", device="cuda", dtype="float32", config=config)
+        await engine.start()
+        try:
+            request = DecodeRequest(timestamps=True)
+            hyps = list(await asyncio.gather(*(engine.submit(w, request) for w in waves)))
+            return hyps, engine.device_summary()
+        finally:
+            await engine.close()
+
+    batched, summary = asyncio.run(decode(256))
+    alone, _ = asyncio.run(decode(1))
+    assert [h.token_ids for h in batched] == [h.token_ids for h in alone]
+    assert [h.words for h in batched] == [h.words for h in alone]
+    assert any(h.token_ids for h in batched)
+    assert "max_allocated_mib=" in summary and "replays=" in summary
 
 
 @pytest.mark.gpu
