@@ -83,8 +83,8 @@ class GraphSettings:
     max_graphs: int = 1024  # acoustic + decoder graphs together
     # Static tensors kept alive by the graphs (inputs and outputs; the shared pool's temporaries excluded).
     max_static_mib: int = 1024
-    # Captured at start for batch 1: time buckets in this range (frames), with token buckets up to
-    # ``warm_token_share`` of the frames (Paraformer-large emits ~0.25 tokens per 60 ms frame).
+    # Time buckets captured at start (frames; both paths). Two-graph path: batch 1 only, with decoder token
+    # buckets up to ``warm_token_share`` of the frames (Paraformer-large emits ~0.25 tokens per 60 ms frame).
     # Every single-segment length (up to ~30 s): lengths left to a lazy capture cost that request ~100 ms
     # (the H100's idle p99 was 139 ms with 3-11.5 s warmed and 2-20 s requests); ~420 graphs, ~20 s at start.
     warm_frames: tuple[int, int] = (16, 512)
@@ -118,7 +118,7 @@ class GraphSettings:
     # ``warm_frames``, until ``warm_seconds`` have passed or the CUDA memory reserved has grown by
     # ``warm_memory_mib`` (graph pool and static buffers). Under load every new shape met lazily stalls the
     # device thread for a capture (22 % of it after a minute, bench/results/2026-11-22-h200-steady).
-    warm_seconds: float = 45.0
+    warm_seconds: float = 30.0
     warm_memory_mib: int = 2048
 
 
