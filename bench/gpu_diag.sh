@@ -16,7 +16,9 @@
 # Knobs: BENCH_DURATION_S [20] BENCH_WARMUP_S [12: lazy graph captures of new shapes happen in it] BENCH_LEVELS
 #        BENCH_TESTS (test files for pytest -m gpu)  BENCH_MODEL_AB (batch sizes: model_speed with the fused FSMN
 #        kernel and without -> model_speed-{fused,native}.json)  BENCH_WARM_LEVEL=1 (a throwaway level first)
-#        BENCH_BASE_SETTINGS (settings of the base level)
+#        BENCH_BASE_SETTINGS (settings of the base level)  BENCH_TESTS_TIMEOUT [240]
+#        BENCH_PEER=1 (then FunASR AutoModel, fastest and documented settings, on the same files -> funasr.json;
+#        carry .dev/gpu/bench/whl-funasr too)
 # Usage on the device: BENCH_COMMIT=<sha> bash bench/gpu_diag.sh   (timeout_s 590)
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -92,7 +94,7 @@ run_level() { # $1 = name, $2 = comma list of settings (may be empty), $3 = "spy
 if [ -z "${BENCH_NO_TESTS:-}" ]; then
   step "GPU tests (${BENCH_TESTS:=tests/engine/test_graphs.py tests/engine/test_device_workers.py})"
   # shellcheck disable=SC2086  # a list of test files
-  LINGTING_SHARED_DIR=$ROOT/.dev/gpu/shared timeout 120 python3 -m pytest -q -m gpu -p no:cacheprovider \
+  LINGTING_SHARED_DIR=$ROOT/.dev/gpu/shared timeout "${BENCH_TESTS_TIMEOUT:-240}" python3 -m pytest -q -m gpu -p no:cacheprovider \
     $BENCH_TESTS > "$OUT/gpu_tests.txt" 2>&1
   grep -E "passed|failed|Error" "$OUT/gpu_tests.txt" | tail -6
 fi
@@ -113,6 +115,14 @@ for level in $LEVELS; do
   IFS=: read -r name settings extra <<< "$level"
   run_level "$name" "$settings" "$extra"
 done
+if [ -n "${BENCH_PEER:-}" ]; then  # FunASR AutoModel on the same model, GPU and files, in this call
+  step "FunASR peer (fastest, documented)"
+  timeout 60 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target "$TMPDIR/site-funasr" "$ASSETS"/whl-funasr/*.whl || echo "funasr wheel install failed"
+  PYTHONPATH="$PYTHONPATH:$TMPDIR/site-funasr" timeout 150 python3 -m bench.funasr_peer --model-dir "$MODEL" \
+    --vad-model-dir "$ASSETS/base/models/fsmn_vad" --corpus "$CORPUS" --device cuda:0 --settings fastest,documented \
+    --max-long 0 --json "$OUT/funasr.json" 2>&1 | grep -E "INFO __main__|Error" | cut -c1-200
+fi
 kill "$DMON" 2>/dev/null
 step "summary"
 python3 - "$OUT" <<'EOF'
