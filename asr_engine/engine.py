@@ -206,6 +206,25 @@ def _deliver_now(hypotheses: Sequence[Hypothesis]) -> list[_Delivery]:
     return [_Delivery(done, i) for i in range(len(hypotheses))]
 
 
+def reserved_by_pool(device: torch.device) -> str:
+    """Reserved CUDA memory now, split into CUDA-graph pools and each stream's share of the default pool.
+
+    Why: the peak alone did not say whether the graphs, a second device worker's stream or eager batches'
+    activations held the memory above the 4 GB target.
+    """
+    graphs, streams = 0, dict[int, int]()
+    for segment in torch.cuda.memory_snapshot():
+        if segment.get("device", device.index or 0) != (device.index or 0):
+            continue
+        size = int(segment["total_size"])
+        if tuple(segment.get("segment_pool_id", (0, 0))) != (0, 0):
+            graphs += size
+        else:
+            streams[segment["stream"]] = streams.get(segment["stream"], 0) + size
+    per_stream = ",".join(f"{v / 2**20:.0f}" for v in sorted(streams.values(), reverse=True))
+    return f"graph_pools_mib={graphs / 2**20:.0f} stream_mib=[{per_stream}]"
+
+
 class Engine:
     """Speech recognition on one device, shared by all concurrent requests and streams."""
 
@@ -326,7 +345,8 @@ class Engine:
         if self._device.type == "cuda":
             parts.append(
                 f"cuda max_allocated_mib={torch.cuda.max_memory_allocated(self._device) / 2**20:.0f} "
-                f"max_reserved_mib={torch.cuda.max_memory_reserved(self._device) / 2**20:.0f}"
+                f"max_reserved_mib={torch.cuda.max_memory_reserved(self._device) / 2**20:.0f} "
+                f"reserved_now {reserved_by_pool(self._device)}"
             )
         if self._graphs is not None:
             parts.append(f"graphs {self._graphs.stats.summary()}")

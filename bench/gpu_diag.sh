@@ -17,6 +17,11 @@
 #        BENCH_TESTS (test files for pytest -m gpu)  BENCH_MODEL_AB (batch sizes: model_speed with the fused FSMN
 #        kernel and without -> model_speed-{fused,native}.json)  BENCH_WARM_LEVEL=1 (a throwaway level first)
 #        BENCH_BASE_SETTINGS (settings of the base level)  BENCH_TESTS_TIMEOUT [240]
+#        BENCH_IDLE=N (the base level first sends N sequential 5-10 s requests to the idle server: idle latency)
+#        BENCH_MP3=1 (a 44.1 kHz MP3 corpus too; levels named mp3* send it; PyAV must be installed on the machine,
+#        e.g. by an earlier call carrying .dev/gpu/bench/whl-mp3 into $TMPDIR/site: it does not fit one carry)
+#        Level settings named PYTORCH_* (e.g. PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True) go to the
+#        server's environment instead of its settings.
 #        BENCH_PEER=1 (then FunASR AutoModel, fastest and documented settings, on the same files -> funasr.json;
 #        carry .dev/gpu/bench/whl-funasr too)
 # Usage on the device: BENCH_COMMIT=<sha> bash bench/gpu_diag.sh   (timeout_s 590)
@@ -48,6 +53,10 @@ mkdir -p "$WORK"
   | tail -1 && touch "$MODEL/.done"; }
 [ -f "$CORPUS/corpus.json" ] || timeout 120 python3 -m bench.corpus "$AUDIO" "$CORPUS" --utterances 160 --long 0 \
   --formats wav --workers 8 | tail -1
+CORPUS_MP3=$WORK/corpus-u160-l0x10-mp3  # for levels named mp3*: 44.1 kHz MP3 (PyAV must be on the machine)
+if [ -n "${BENCH_MP3:-}" ] && [ ! -f "$CORPUS_MP3/corpus.json" ]; then
+  timeout 150 python3 -m bench.corpus "$AUDIO" "$CORPUS_MP3" --utterances 160 --long 0 --formats mp3 --workers 8 | tail -1
+fi
 command -v nvidia-smi >/dev/null && nvidia-smi dmon -s um -d 1 -o T > "$OUT/dmon.txt" 2>&1 &
 DMON=$!
 
@@ -72,17 +81,25 @@ spy_engine() { # $1 = server log; samples the engine process once the load is on
 }
 
 run_level() { # $1 = name, $2 = comma list of settings (may be empty), $3 = "spy" and/or "half"
-  local name=$1 settings=$2 log=$WORK/server-$1.log args=(--server-setting log_level=INFO) half=() s
-  for s in ${settings//,/ }; do args+=(--server-setting "$s"); done
+  local name=$1 settings=$2 log=$WORK/server-$1.log args=(--server-setting log_level=INFO) half=() s env=()
+  local format=wav corpus=$CORPUS idle=()
+  for s in ${settings//,/ }; do
+    case "$s" in
+      PYTORCH_*) env+=("$s") ;; # the allocator's environment (read at CUDA start): the server inherits it
+      *) args+=(--server-setting "$s") ;;
+    esac
+  done
   case "${3:-}" in *half*) half=(--half-peak) ;; esac
+  case "${3:-}" in *idle*) idle=(--idle-requests "${BENCH_IDLE:-50}") ;; esac
+  case "$name" in mp3*) format=mp3 corpus=$CORPUS_MP3 ;; esac
   step "level $name (${settings:-defaults}): c=256 for ${DURATION}s${half:+, then half of peak}"
   rm -f "$log"
   local spy=""
   case "${3:-}" in *spy*) spy_engine "$log" & spy=$! ;; esac
-  timeout -k 15 150 python3 -m bench.loadgen --serve --frontends 12 --model-dir "$MODEL" --device "$DEVICE" --dtype "${BENCH_DTYPE:-bf16}" \
-    "${args[@]}" --corpus "$CORPUS" --mode unary --format wav --concurrency 256 --duration-s "$([ "$name" = warm ] && echo 8 || echo "$DURATION")" \
+  env "${env[@]}" timeout -k 15 150 python3 -m bench.loadgen --serve --frontends 12 --model-dir "$MODEL" --device "$DEVICE" \
+    --dtype "${BENCH_DTYPE:-bf16}" "${args[@]}" "${idle[@]}" --corpus "$corpus" --mode unary --format "$format" --concurrency 256 --duration-s "$([ "$name" = warm ] && echo 8 || echo "$DURATION")" \
     --warmup-s "${BENCH_WARMUP_S:-12}" --processes 4 --channels 64 "${half[@]}" --server-log "$log" --json "$OUT/grpc-$name.json" 2>&1 \
-    | grep -E "realtime|half peak|rror" | tail -3
+    | grep -E "realtime|half peak|idle latency|rror" | tail -4
   [ -n "$spy" ] && wait "$spy"  # not a bare `wait`: nvidia-smi dmon runs in the background all along
   echo "$name: $(grep -ohE "batching: .*" "$log" | tail -1)" | tee -a "$OUT/batching.txt"
   { echo "----- $name"; tail -30 "$log"; } >> "$OUT/servers.log"
@@ -110,7 +127,7 @@ if [ -n "${BENCH_MODEL_AB:-}" ]; then  # the model alone, fused Triton FSMN kern
 fi
 # A short level first: the first level after a machine start has been the slowest in every run.
 [ -n "${BENCH_WARM_LEVEL:-}" ] && run_level warm "" ""
-run_level base "${BENCH_BASE_SETTINGS:-}" spy,half
+run_level base "${BENCH_BASE_SETTINGS:-}" "spy,half${BENCH_IDLE:+,idle}"
 for level in $LEVELS; do
   IFS=: read -r name settings extra <<< "$level"
   run_level "$name" "$settings" "$extra"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -379,6 +380,9 @@ def test_engine_batches_give_each_segment_its_own_result(
     assert [h.words for h in batched] == [h.words for h in alone]
     assert any(h.token_ids for h in batched)
     assert "max_allocated_mib=" in summary and "replays=" in summary
+    pools = re.search(r"graph_pools_mib=(\d+) stream_mib=\[([\d,]*)\]", summary)
+    assert pools is not None, summary
+    assert int(pools.group(1)) > 0  # the graphs' memory is found in their own pools
 
 
 @pytest.mark.gpu
