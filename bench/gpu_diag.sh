@@ -20,8 +20,8 @@
 #        BENCH_IDLE=N (the base level first sends N sequential 5-10 s requests to the idle server: idle latency)
 #        BENCH_MP3=1 (a 44.1 kHz MP3 corpus too; levels named mp3* send it; PyAV must be installed on the machine,
 #        e.g. by an earlier call carrying .dev/gpu/bench/whl-mp3 into $TMPDIR/site: it does not fit one carry)
-#        Level settings named PYTORCH_* (e.g. PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True) go to the
-#        server's environment instead of its settings.
+#        Level settings named PYTORCH_* go to the server's environment instead of its settings; write ':' in
+#        their values as '@' (':' separates a level's fields): PYTORCH_CUDA_ALLOC_CONF=expandable_segments@True
 #        BENCH_PEER=1 (then FunASR AutoModel, fastest and documented settings, on the same files -> funasr.json;
 #        carry .dev/gpu/bench/whl-funasr too)
 # Usage on the device: BENCH_COMMIT=<sha> bash bench/gpu_diag.sh   (timeout_s 590)
@@ -85,7 +85,7 @@ run_level() { # $1 = name, $2 = comma list of settings (may be empty), $3 = "spy
   local format=wav corpus=$CORPUS idle=()
   for s in ${settings//,/ }; do
     case "$s" in
-      PYTORCH_*) env+=("$s") ;; # the allocator's environment (read at CUDA start): the server inherits it
+      PYTORCH_*) env+=("${s//@/:}") ;; # the allocator's environment (read at CUDA start): the server inherits it
       *) args+=(--server-setting "$s") ;;
     esac
   done
