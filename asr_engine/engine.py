@@ -27,6 +27,7 @@ import torch
 from asr_engine import postprocess
 from asr_engine.audio import decode_audio, decode_audio_async
 from asr_engine.cuda_graphs import GraphSettings, make_graphs
+from asr_engine.cuda_memory import prefer_expandable_segments, reserved_by_pool
 from asr_engine.errors import InvalidOptionsError, ModelLoadError
 from asr_engine.features import Frontend
 from asr_engine.models.base import AsrModel, DecodeRequest, Hypothesis
@@ -90,6 +91,9 @@ class EngineConfig:
     # hypotheses (24 % of the device thread under load, bench/results/2026-11-22-h200-steady). False: each
     # batch finishes on its device thread before the next starts (the behaviour before).
     pipeline: bool = True
+    # On CUDA, ask the caching allocator for expandable segments (cuda_memory.py says why) unless
+    # PYTORCH_CUDA_ALLOC_CONF is set; applied only if the engine is the first CUDA user in its process.
+    expandable_segments: bool = True
 
     @classmethod
     def tuned(
@@ -206,25 +210,6 @@ def _deliver_now(hypotheses: Sequence[Hypothesis]) -> list[_Delivery]:
     return [_Delivery(done, i) for i in range(len(hypotheses))]
 
 
-def reserved_by_pool(device: torch.device) -> str:
-    """Reserved CUDA memory now, split into CUDA-graph pools and each stream's share of the default pool.
-
-    Why: the peak alone did not say whether the graphs, a second device worker's stream or eager batches'
-    activations held the memory above the 4 GB target.
-    """
-    graphs, streams = 0, dict[int, int]()
-    for segment in torch.cuda.memory_snapshot():
-        if segment.get("device", device.index or 0) != (device.index or 0):
-            continue
-        size = int(segment["total_size"])
-        if tuple(segment.get("segment_pool_id", (0, 0))) != (0, 0):
-            graphs += size
-        else:
-            streams[segment["stream"]] = streams.get(segment["stream"], 0) + size
-    per_stream = ",".join(f"{v / 2**20:.0f}" for v in sorted(streams.values(), reverse=True))
-    return f"graph_pools_mib={graphs / 2**20:.0f} stream_mib=[{per_stream}]"
-
-
 class Engine:
     """Speech recognition on one device, shared by all concurrent requests and streams."""
 
@@ -293,6 +278,8 @@ class Engine:
         """Load a FunASR-format model directory (None = the bundled model); blocking."""
         config = config or EngineConfig()
         resolved_device = resolve_device(device)
+        if resolved_device.type == "cuda" and config.expandable_segments:
+            prefer_expandable_segments()
         torch_dtype = _resolve_dtype(dtype, resolved_device)
         path = Path(model_dir) if model_dir is not None else default_model_dir()
         started = time.perf_counter()

@@ -94,6 +94,7 @@ def engine_tuning(settings: Settings) -> dict[str, Any]:
         "graph_token_step": settings.cuda_graph_token_step,
         "graph_fused": settings.cuda_graph_fused,
         "pipeline": settings.device_pipeline,
+        "expandable_segments": settings.cuda_expandable_segments,
         "fused_kernels": settings.fused_kernels,
         "device_workers": settings.device_workers,
         "max_batch_s": settings.max_batch_s,

@@ -1,0 +1,58 @@
+"""CUDA caching-allocator settings and readings for the engine.
+
+Expandable segments: the engine's device workers, feature streams and results thread allocate on several
+streams, and the caching allocator keeps each stream's freed blocks apart; with fixed-size segments that
+meant more cudaMalloc calls and more memory held. On an H200 under c=256 (bench/results/2026-11-22-h200-mem)
+``expandable_segments:True`` raised gRPC throughput from 9,167x to 12,053x realtime and lowered the server
+process's peak from 7.4 to 6.2 GB, in the same call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import torch
+
+__all__ = ["ALLOC_CONF_ENV", "prefer_expandable_segments", "reserved_by_pool"]
+
+log = logging.getLogger(__name__)
+
+ALLOC_CONF_ENV = "PYTORCH_CUDA_ALLOC_CONF"
+
+
+def prefer_expandable_segments() -> bool:
+    """Ask the allocator for expandable segments, unless the operator configured it; True if applied.
+
+    The allocator reads ``PYTORCH_CUDA_ALLOC_CONF`` when CUDA starts in the process, so this must run
+    before the first CUDA allocation (``Engine.load`` calls it first thing); later it changes nothing
+    and says so.
+    """
+    if ALLOC_CONF_ENV in os.environ:
+        log.info("%s=%s kept as set", ALLOC_CONF_ENV, os.environ[ALLOC_CONF_ENV])
+        return False
+    if torch.cuda.is_initialized():
+        log.info("CUDA already started in this process: expandable segments not applied")
+        return False
+    os.environ[ALLOC_CONF_ENV] = "expandable_segments:True"
+    return True
+
+
+def reserved_by_pool(device: torch.device) -> str:
+    """Reserved CUDA memory now, split into CUDA-graph pools and each stream's share of the default pool.
+
+    Why: the peak alone did not say whether the graphs, the streams of device workers and eager redos, or
+    batches' activations held the memory above the 4 GB target.
+    """
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    graphs, streams = 0, dict[int, int]()
+    for segment in torch.cuda.memory_snapshot():
+        if segment.get("device", index) != index:
+            continue
+        size = int(segment["total_size"])
+        if tuple(segment.get("segment_pool_id", (0, 0))) != (0, 0):
+            graphs += size
+        else:
+            streams[segment["stream"]] = streams.get(segment["stream"], 0) + size
+    per_stream = ",".join(f"{v / 2**20:.0f}" for v in sorted(streams.values(), reverse=True))
+    return f"graph_pools_mib={graphs / 2**20:.0f} stream_mib=[{per_stream}]"
