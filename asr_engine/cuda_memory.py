@@ -1,10 +1,12 @@
 """CUDA caching-allocator settings and readings for the engine.
 
-Expandable segments: the engine's device workers, feature streams and results thread allocate on several
-streams, and the caching allocator keeps each stream's freed blocks apart; with fixed-size segments that
-meant more cudaMalloc calls and more memory held. On an H200 under c=256 (bench/results/2026-11-22-h200-mem)
-``expandable_segments:True`` raised gRPC throughput from 9,167x to 12,053x realtime and lowered the server
-process's peak from 7.4 to 6.2 GB, in the same call.
+Expandable segments (``PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True``) let the allocator grow a segment
+instead of caching many fixed ones. On an H200 under c=256 through gRPC (bench/results/2026-11-22-h200-mem2)
+the server process peaked at 3.5 GB with them and 5.1 GB without, at the same throughput (an earlier "+31 %"
+reading was the py-spy-sampled first level of its call, not the allocator). They are opt-in
+(``EngineConfig.expandable_segments``, setting ``cuda_expandable_segments``) because one GPU test in that call
+saw a CUDA-graph capture invalidated (``cudaErrorStreamCaptureInvalidated``) in a process that had them on,
+which sends the engine to eager mode for good; the cause is not pinned down yet.
 """
 
 from __future__ import annotations

@@ -10,14 +10,14 @@ from service.engine_host import engine_tuning
 
 def test_fused_graphs_and_pipeline_are_on_by_default_and_switch_off_from_the_environment() -> None:
     default = EngineConfig.tuned(**engine_tuning(load_settings(env={})))
-    assert default.graphs.fused and default.pipeline and default.expandable_segments
+    assert default.graphs.fused and default.pipeline and not default.expandable_segments
     env = {
         "LINGTING_CUDA_GRAPH_FUSED": "false",
         "LINGTING_DEVICE_PIPELINE": "false",
-        "LINGTING_CUDA_EXPANDABLE_SEGMENTS": "false",
+        "LINGTING_CUDA_EXPANDABLE_SEGMENTS": "true",
     }
     config = EngineConfig.tuned(**engine_tuning(load_settings(env=env)))
-    assert not config.graphs.fused and not config.pipeline and not config.expandable_segments
+    assert not config.graphs.fused and not config.pipeline and config.expandable_segments
     # The other graph settings are untouched by the switch.
     assert config.graphs.batch_buckets == default.graphs.batch_buckets
     assert config.graphs.token_step == default.graphs.token_step
