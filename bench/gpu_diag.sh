@@ -63,6 +63,10 @@ DMON=$!
 # collapsed stacks, heaviest 300 kept (the raw file of a 16-thread process is tens of MB)
 top_stacks() { awk '{print $NF "\t" $0}' "$1" | sort -t"$(printf '\t')" -k1,1nr | head -300 | cut -f2- > "$1.top" && mv "$1.top" "$1"; }
 
+# py-spy's default mode pauses the process for every sample. In session 4 the sampled base level read 20-25 %
+# below unsampled levels of the same code in the same call (8,938-9,167x vs 11,044-12,053x), even on a warm
+# machine, so the sampling, not "the first level after a start", is the likely cause of the slow first levels
+# of earlier notes. --nonblocking reads without pausing (stacks may tear; fine for shares of time).
 spy_engine() { # $1 = server log; samples the engine process once the load is on
   local log=$1 pid="" i
   for i in $(seq 1 150); do
@@ -73,9 +77,9 @@ spy_engine() { # $1 = server log; samples the engine process once the load is on
   [ -z "$pid" ] && { echo "spy: no engine pid"; return; }
   sleep $((${BENCH_WARMUP_S:-12} + 6)) # start-up of the front-ends + the client's warm-up
   echo "spy: engine pid $pid from $(date -u +%H:%M:%S)"
-  timeout 20 py-spy record -p "$pid" -r 150 -d 9 --threads --idle -f raw -o "$OUT/engine-spy.txt" >/dev/null 2>&1 \
+  timeout 20 py-spy record -p "$pid" -r 150 -d 9 --threads --idle --nonblocking -f raw -o "$OUT/engine-spy.txt" >/dev/null 2>&1 \
     || echo "spy: py-spy (python) failed"
-  timeout 20 py-spy record -p "$pid" -r 100 -d 7 --threads --idle --native -f raw -o "$OUT/engine-spy-native.txt" \
+  timeout 20 py-spy record -p "$pid" -r 100 -d 7 --threads --idle --native --nonblocking -f raw -o "$OUT/engine-spy-native.txt" \
     >/dev/null 2>&1 || echo "spy: py-spy (native) failed"
   for f in "$OUT/engine-spy.txt" "$OUT/engine-spy-native.txt"; do [ -s "$f" ] && top_stacks "$f"; done
 }
