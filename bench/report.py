@@ -798,12 +798,16 @@ def plot_run(run: Run, plots: Path) -> list[Path]:
 # What no result file can say: why a target has no figure, or where its only figure comes from.
 STANDING_REMARKS = {
     "gRPC throughput, 44.1 kHz MP3": (
-        "not measured on the GPU: PyAV's 35 MB wheel does not fit the 64 MiB carry with the server's wheels. "
-        "On this repository's CPU `bench/decode_rate.py` gives ~410x per core single-threaded for "
-        "44.1 kHz MP3 decode + resample, so 4,000x needs ~10 front-end cores"
+        "CPU-decode bound: the server used 11.9 of the machine's 16 cores (12 front-ends; the load generator "
+        "had the rest). PyAV reached the GPU machine in a call of its own before the run: its 35 MB wheel "
+        "does not fit one 64 MiB carry with the server's wheels"
     ),
-    "Lingting / FunASR documented pipeline": "session 1's run only (FunASR not rerun against later servers)",
-    "Lingting / FunASR fastest setting": "session 1's run only (FunASR not rerun against later servers)",
+    "Lingting / FunASR documented pipeline": (
+        "FunASR and Lingting on one machine, minutes apart (the run's NOTES.md says which calls)"
+    ),
+    "Lingting / FunASR fastest setting": (
+        "FunASR and Lingting on one machine, minutes apart (the run's NOTES.md says which calls)"
+    ),
 }
 
 

@@ -255,7 +255,7 @@ def test_standing_takes_best_throughput_and_newest_latency(tmp_path: Path) -> No
     )
     assert "14.0 ms" in idle and "| met |" in idle and "40.0 ms ([2026-11-20-old]" in idle
     mp3 = next(line for line in standing.splitlines() if line.startswith("| gRPC throughput, 44.1 kHz MP3"))
-    assert "decode_rate.py" in mp3  # MP3 is below its goal in the old run; the remark stays
+    assert "CPU-decode bound" in mp3  # MP3 is below its goal in the old run; the remark stays
     order = [line for line in text.splitlines() if line.startswith("## Run ")]
     assert order == ["## Run 2026-11-21-mp", "## Run 2026-11-21-profile", "## Run 2026-11-20-old"]
     assert "[`prof_b1.txt`](2026-11-21-profile/prof_b1.txt)" in text
