@@ -61,6 +61,7 @@ __all__ = [
     "PendingDecode",
     "batch_bucket",
     "chunk_spans",
+    "copy_in",
     "graph_token_bucket",
     "make_graphs",
     "overflowing",
@@ -146,6 +147,20 @@ class GraphStats:
             f"static_mib={self.static_bytes / 2**20:.0f} replays={self.replays} "
             f"eager_batches={self.eager_batches} overflow_items={self.overflow_items} eager=({reasons})"
         )
+
+
+def copy_in(
+    static_feats: torch.Tensor, static_lengths: torch.Tensor, feats: torch.Tensor, feat_lengths: torch.Tensor
+) -> None:
+    """A batch into a graph's static inputs: its items first, every other row and frame zero.
+
+    Rows past the batch keep length 0, so the padded items a bucket adds decode to nothing.
+    """
+    n_items, frames = feats.shape[0], feats.shape[1]
+    static_feats.zero_()
+    static_feats[:n_items, :frames].copy_(feats)
+    static_lengths.zero_()
+    static_lengths[:n_items].copy_(feat_lengths)
 
 
 def batch_bucket(n: int, buckets: Sequence[int]) -> int | None:
@@ -406,12 +421,9 @@ class ParaformerGraphs:
 
         Nothing here waits for the device; the copies are valid once the batch's event has fired.
         """
-        n_items, frames = feats.shape[0], feats.shape[1]
+        n_items = feats.shape[0]
         with torch.inference_mode():
-            entry.feats.zero_()
-            entry.feats[:n_items, :frames].copy_(feats)
-            entry.lengths.zero_()
-            entry.lengths[:n_items].copy_(feat_lengths)
+            copy_in(entry.feats, entry.lengths, feats, feat_lengths)
             entry.graph.replay()
             packed = torch.empty((n_items, entry.packed.shape[1]), dtype=torch.int64, pin_memory=True)
             packed.copy_(entry.packed[:n_items], non_blocking=True)
@@ -553,12 +565,9 @@ class ParaformerGraphs:
         t: int,
     ) -> list[Hypothesis]:
         """Both graphs for one batch (lock held): static inputs in, results out to the host."""
-        n_items, frames = feats.shape[0], feats.shape[1]
+        n_items = feats.shape[0]
         with torch.inference_mode():
-            acoustic.feats.zero_()
-            acoustic.feats[:n_items, :frames].copy_(feats)
-            acoustic.lengths.zero_()
-            acoustic.lengths[:n_items].copy_(feat_lengths)
+            copy_in(acoustic.feats, acoustic.lengths, feats, feat_lengths)
             acoustic.graph.replay()
             ac = acoustic.out
             counts, lengths = torch.stack([ac.token_num[:n_items], ac.lengths[:n_items]]).cpu().tolist()

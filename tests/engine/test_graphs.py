@@ -19,6 +19,7 @@ from asr_engine.cuda_graphs import (
     ParaformerGraphs,
     batch_bucket,
     chunk_spans,
+    copy_in,
     graph_token_bucket,
     make_graphs,
     overflowing,
@@ -404,3 +405,13 @@ def test_engine_with_graphs_gives_the_same_transcripts(parity_dir: Path) -> None
             await engine.close()
 
     assert asyncio.run(transcribe_all(False)) == asyncio.run(transcribe_all(True))
+
+
+def test_copy_in_fills_the_batch_and_zeroes_what_a_previous_batch_left() -> None:
+    static_feats = torch.full((4, 6, 3), 7.0)  # a larger batch's leftovers
+    static_lengths = torch.full((4,), 6, dtype=torch.int64)
+    feats = torch.arange(2 * 4 * 3, dtype=torch.float32).reshape(2, 4, 3)
+    copy_in(static_feats, static_lengths, feats, torch.tensor([4, 3]))
+    assert torch.equal(static_feats[:2, :4], feats)
+    assert not static_feats[2:].any() and not static_feats[:, 4:].any()
+    assert static_lengths.tolist() == [4, 3, 0, 0]
