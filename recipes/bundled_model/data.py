@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,10 +128,20 @@ def load_new_shards(
     return out
 
 
+def eval_shards(folder: Path, name: str) -> list[Path]:
+    """The shards of split ``name`` (``{name}_0000.npz`` ...) and no other split's.
+
+    Why not the glob ``{name}_*.npz``: it also took ``hot_en_dev_0000.npz`` for ``hot_en`` where dev and test
+    shards share a folder, which once mixed the dev names into a test score.
+    """
+    shard = re.compile(rf"{re.escape(name)}_\d+\.npz")
+    return sorted(p for p in folder.glob(f"{name}_*.npz") if shard.fullmatch(p.name))
+
+
 def load_eval_split(folder: Path, name: str) -> tuple[list[np.ndarray], list[dict]]:
     waves: list[np.ndarray] = []
     metas: list[dict] = []
-    for path in sorted(folder.glob(f"{name}_*.npz")):
+    for path in eval_shards(folder, name):
         audio, offsets, meta = read_shard(path)
         for i, m in enumerate(meta):
             waves.append(audio[offsets[i] : offsets[i + 1]].astype(np.float32) / 32768.0)
