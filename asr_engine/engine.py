@@ -627,9 +627,9 @@ class Engine:
     ) -> tuple[torch.Tensor, torch.Tensor, list[int] | None]:
         """Padded features in the model dtype, their lengths, and the lengths on the host when cheap.
 
-        With a feature stream (``prep``) the upload and features run there: their host syncs (the
-        frontend reads frame counts) then wait for this batch's features only, not for the previous
-        batch's model work on the worker's stream, which keeps running meanwhile.
+        With a feature stream (``prep``) the upload and features run there, so whatever waits for them
+        waits for this batch's features only, not for the previous batch's model work on the worker's
+        stream, which keeps running meanwhile. The lengths come from the host's own arithmetic.
         """
         assert self._frontend is not None
         if prep is None:
@@ -639,7 +639,7 @@ class Engine:
         with torch.cuda.stream(prep):
             feats, lengths = self._frontend(self._waves_on_device(jobs))
             feats = _pad_time(feats, self._config.shape_bucket_frames).to(self._dtype)
-            host_lengths = lengths.tolist()  # waits for this stream only
+        host_lengths = self._frontend.output_lengths([job.samples.size for job in jobs])  # no device read
         run.wait_stream(prep)
         feats.record_stream(run)
         lengths.record_stream(run)

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -137,42 +138,45 @@ def fbank(
     return _fbank_frames(frames, n_mels, sample_rate, dither)
 
 
-def _lfr_index(counts: torch.Tensor, lfr_m: int, lfr_n: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _lfr_index(counts: Sequence[int], lfr_m: int, lfr_n: int) -> tuple[np.ndarray, list[int]]:
     """Row indices (B, T_lfr_max, m) into the items' concatenated frames, and T_lfr per item.
 
     Output row j of an item stacks padded rows j*n .. j*n+m-1, where the padding is (m-1)//2 copies of
-    the first frame in front and copies of the last frame behind: a clamp of the frame index.
+    the first frame in front and copies of the last frame behind: a clamp of the frame index. Computed on
+    the host from counts the host already has: on CUDA the tensor form read ``max()`` back (a sync per
+    batch) and queued a dozen small kernels on the device thread, whose time under load went to features.
     """
-    device = counts.device
-    lfr_counts = torch.div(counts + lfr_n - 1, lfr_n, rounding_mode="floor")
-    t_max = int(lfr_counts.max().item()) if counts.numel() else 0
+    counts_np = np.asarray(counts, dtype=np.int64).reshape(-1)
+    lfr_counts = (counts_np + lfr_n - 1) // lfr_n
+    t_max = int(lfr_counts.max()) if counts_np.size else 0
     # Items without frames point at row 0 (any valid row): all their output rows are masked anyway.
-    offsets = torch.where(counts > 0, torch.cumsum(counts, 0) - counts, torch.zeros_like(counts))
-    j = torch.arange(t_max, device=device).view(1, -1, 1)
-    k = torch.arange(lfr_m, device=device).view(1, 1, -1)
+    offsets = np.where(counts_np > 0, np.cumsum(counts_np) - counts_np, 0)
+    j = np.arange(t_max, dtype=np.int64).reshape(1, -1, 1)
+    k = np.arange(lfr_m, dtype=np.int64).reshape(1, 1, -1)
     rows = j * lfr_n + k - (lfr_m - 1) // 2
-    last = (counts - 1).clamp(min=0).view(-1, 1, 1)
-    rows = torch.minimum(rows.clamp(min=0), last) + offsets.view(-1, 1, 1)
-    return rows, lfr_counts
+    last = np.clip(counts_np - 1, 0, None).reshape(-1, 1, 1)
+    rows = np.minimum(np.clip(rows, 0, None), last) + offsets.reshape(-1, 1, 1)
+    return rows, lfr_counts.tolist()
 
 
 def _stack_lfr(
-    frames: torch.Tensor, counts: torch.Tensor, lfr_m: int, lfr_n: int
+    frames: torch.Tensor, counts: Sequence[int], lfr_m: int, lfr_n: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """LFR of concatenated per-item frames (sum T, D) -> zero-padded (B, T_lfr_max, m*D), lengths."""
     rows, lfr_counts = _lfr_index(counts, lfr_m, lfr_n)
     batch, t_max, _ = rows.shape
     dim = frames.shape[1]
+    lengths = torch.tensor(lfr_counts, dtype=torch.int64, device=frames.device)
     if frames.shape[0] == 0:
-        return frames.new_zeros((batch, t_max, lfr_m * dim)), lfr_counts
-    stacked = frames[rows.reshape(-1)].reshape(batch, t_max, lfr_m * dim)
-    return stacked, lfr_counts
+        return frames.new_zeros((batch, t_max, lfr_m * dim)), lengths
+    index = torch.from_numpy(rows.reshape(-1)).to(frames.device)
+    stacked = frames[index].reshape(batch, t_max, lfr_m * dim)
+    return stacked, lengths
 
 
 def apply_lfr(feats: torch.Tensor, lfr_m: int, lfr_n: int) -> torch.Tensor:
     """Low frame rate stacking of one item's frames (T, D) -> (ceil(T/n), m*D); T = 0 gives 0 rows."""
-    counts = torch.tensor([feats.shape[0]], device=feats.device)
-    stacked, _ = _stack_lfr(feats, counts, lfr_m, lfr_n)
+    stacked, _ = _stack_lfr(feats, [feats.shape[0]], lfr_m, lfr_n)
     return stacked[0]
 
 
@@ -203,6 +207,12 @@ class Frontend:
     def feature_dim(self) -> int:
         return self.config.feature_dim
 
+    def output_lengths(self, n_samples: Sequence[int]) -> list[int]:
+        """Feature rows (after LFR) that ``__call__`` gives each waveform length: its lengths, on the host."""
+        return [
+            (count + self.config.lfr_n - 1) // self.config.lfr_n for count in self.frame_counts(n_samples)
+        ]
+
     def frame_counts(self, n_samples: Sequence[int]) -> list[int]:
         """Fbank frames each waveform length gives (before LFR); 0 where no frame fits."""
         cfg = self.config
@@ -221,8 +231,7 @@ class Frontend:
         waves = [w.reshape(-1).to(self.device, torch.float32) for w in waves]
         counts = self.frame_counts([w.shape[0] for w in waves])
         frames = self._all_frames(waves, counts)
-        counts_t = torch.tensor(counts, dtype=torch.int64, device=self.device)
-        feats, lengths = _stack_lfr(frames, counts_t, cfg.lfr_m, cfg.lfr_n)
+        feats, lengths = _stack_lfr(frames, counts, cfg.lfr_m, cfg.lfr_n)
         if self._shift is not None and self._scale is not None:
             feats = apply_cmvn(feats, self._shift, self._scale)
         if feats.numel():
@@ -263,15 +272,15 @@ class Frontend:
         if not waves:
             return torch.zeros((0, cfg.n_mels), device=self.device)
         flat = torch.cat(list(waves)) * INT16_SCALE
-        sizes = torch.tensor([w.shape[0] for w in waves], device=self.device)
-        counts_t = torch.tensor(list(counts), device=self.device)
-        item_starts = torch.cumsum(sizes, 0) - sizes
-        frame_item_start = torch.repeat_interleave(item_starts, counts_t)
-        frame_offsets = torch.cumsum(counts_t, 0) - counts_t
-        within = torch.arange(int(sum(counts)), device=self.device) - torch.repeat_interleave(
-            frame_offsets, counts_t
-        )
-        starts = frame_item_start + within * self._shift_samples
+        # Each frame's first sample in ``flat``, on the host (the tensor form synced twice per batch in
+        # repeat_interleave on CUDA), uploaded once.
+        sizes = np.array([w.shape[0] for w in waves], dtype=np.int64)
+        counts_np = np.asarray(counts, dtype=np.int64)
+        item_starts = np.cumsum(sizes) - sizes
+        frame_offsets = np.cumsum(counts_np) - counts_np
+        within = np.arange(int(counts_np.sum()), dtype=np.int64) - np.repeat(frame_offsets, counts_np)
+        starts_np = np.repeat(item_starts, counts_np) + within * self._shift_samples
+        starts = torch.from_numpy(starts_np).to(self.device)
         taps = torch.arange(self._length, device=self.device)
         out = []
         for lo in range(0, starts.shape[0], FRAME_CHUNK):

@@ -137,6 +137,7 @@ def test_batch_equals_single(wave: torch.Tensor, asr_config: FrontendConfig) -> 
     waves = [wave, wave[:30001], noise, wave[100:500], wave[:399], wave[:320], wave[:1], wave[:0]]
     feats, lengths = frontend(waves)
     assert lengths.tolist() == [63, 31, 25, 1, 1, 1, 0, 0]
+    assert frontend.output_lengths([w.shape[0] for w in waves]) == lengths.tolist()  # host arithmetic
     assert feats.shape == (8, 63, 560)
     for i, w in enumerate(waves):
         alone, n = frontend([w])
