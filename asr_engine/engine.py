@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -95,6 +96,12 @@ class EngineConfig:
     # applied only if the engine is the first CUDA user in its process. Less memory under load (3.5 vs 5.1 GB
     # on an H200), opt-in until a capture failure seen with them is understood (cuda_memory.py).
     expandable_segments: bool = False
+    # Python's GIL switch interval for the whole process, in ms, set when the engine starts (0: leave
+    # Python's 5 ms). Why: under load the device thread's feature ops waited mostly for the GIL (native
+    # frames of the H200 profile, bench/results/2026-11-22-h200-mem2) while the results thread built
+    # hypotheses in pure Python; each torch op gives the GIL up and may wait up to the interval to get it
+    # back. A shorter interval bounds that wait at some switching cost. Unmeasured on a GPU yet: off.
+    gil_switch_interval_ms: float = 0.0
 
     @classmethod
     def tuned(
@@ -312,6 +319,9 @@ class Engine:
         """Start the batch worker and warm the model up (or connect to the remote recogniser)."""
         if self._started:
             return
+        if self._config.gil_switch_interval_ms > 0:
+            sys.setswitchinterval(self._config.gil_switch_interval_ms / 1000)
+            log.info("GIL switch interval %.2f ms", self._config.gil_switch_interval_ms)
         await self._recogniser.start()
         self._started = True
 

@@ -99,6 +99,8 @@ class Settings:
     # CUDA: the caching allocator's expandable segments (unless PYTORCH_CUDA_ALLOC_CONF is set): 3.5
     # instead of 5.1 GB under load on an H200; opt-in while a graph capture failure seen with them is open.
     cuda_expandable_segments: bool = False
+    # The engine process's GIL switch interval in ms (0: Python's 5 ms); for A/B runs, see EngineConfig.
+    gil_switch_interval_ms: float = 0.0
     # Fused Triton kernels (SAN-M FSMN memory; CUDA, half precision, triton installed); off: native ops.
     fused_kernels: bool = False
     # Batch workers on the one device (each its own thread and CUDA stream): one dispatches kernels while

@@ -95,6 +95,7 @@ def engine_tuning(settings: Settings) -> dict[str, Any]:
         "graph_fused": settings.cuda_graph_fused,
         "pipeline": settings.device_pipeline,
         "expandable_segments": settings.cuda_expandable_segments,
+        "gil_switch_interval_ms": settings.gil_switch_interval_ms,
         "fused_kernels": settings.fused_kernels,
         "device_workers": settings.device_workers,
         "max_batch_s": settings.max_batch_s,
