@@ -113,17 +113,20 @@ class EngineConfig:
         graph_split: bool = GraphSettings.split_large_batches,
         graph_token_step: int = GraphSettings.token_step,
         graph_fused: bool = GraphSettings.fused,
+        graph_token_share: float = GraphSettings.token_share,
         **fields: Any,
     ) -> EngineConfig:
         """From flat settings (the service's): batcher limits in seconds and ms, the largest graphed batch
         (buckets are the powers of two up to it), whether larger ones replay in chunks, the decoder
-        graphs' token step and fused or two-graph replays, other fields by name."""
+        graphs' token step, fused or two-graph replays and the fused graphs' token cap per frame, other
+        fields by name."""
         buckets = tuple(1 << i for i in range(max(1, graph_max_batch).bit_length()))
         graphs = GraphSettings(
             batch_buckets=buckets,
             split_large_batches=graph_split,
             token_step=graph_token_step,
             fused=graph_fused,
+            token_share=graph_token_share,
         )
         return cls(scheduler=SchedulerConfig.for_seconds(max_batch_s, batch_wait_ms), graphs=graphs, **fields)
 

@@ -93,6 +93,10 @@ class Settings:
     # are decoded again); false: the two-graph path of before (acoustic graph, a host read of the token
     # counts, a decoder graph per token bucket), for A/B runs.
     cuda_graph_fused: bool = True
+    # The fused graphs' decoder token cap per 60 ms frame of a shape; an item above it is decoded again
+    # eagerly. Under load those eager redos took about half of the results thread's time
+    # (H200 profile, bench/results/2026-11-22-h200-mem2); a higher cap pads the decoder more. For A/B runs.
+    cuda_graph_token_share: float = 0.4
     # CUDA: a device worker computes features on a stream of its own and leaves a batch's results (the wait
     # for its copies, the hypotheses) to a results thread while it takes the next batch; false: serial.
     device_pipeline: bool = True

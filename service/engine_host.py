@@ -93,6 +93,7 @@ def engine_tuning(settings: Settings) -> dict[str, Any]:
         "graph_split": settings.cuda_graph_split,
         "graph_token_step": settings.cuda_graph_token_step,
         "graph_fused": settings.cuda_graph_fused,
+        "graph_token_share": settings.cuda_graph_token_share,
         "pipeline": settings.device_pipeline,
         "expandable_segments": settings.cuda_expandable_segments,
         "gil_switch_interval_ms": settings.gil_switch_interval_ms,
