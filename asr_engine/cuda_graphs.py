@@ -63,6 +63,8 @@ __all__ = [
     "chunk_spans",
     "copy_in",
     "graph_token_bucket",
+    "in_batch_order",
+    "in_order",
     "make_graphs",
     "overflowing",
     "plan_chunks",
@@ -233,6 +235,22 @@ def plan_chunks(lengths: Sequence[int], settings: GraphSettings) -> tuple[list[i
     return order, plans
 
 
+def in_order(
+    feats: torch.Tensor, feat_lengths: torch.Tensor, order: Sequence[int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch's rows in ``order`` (a permutation; the scheduler's batches usually come in it already)."""
+    if list(order) == list(range(len(order))):
+        return feats, feat_lengths
+    index = torch.tensor(list(order), device=feats.device)
+    return feats.index_select(0, index), feat_lengths.index_select(0, index)
+
+
+def in_batch_order(decoded: Sequence[Hypothesis], order: Sequence[int]) -> list[Hypothesis]:
+    """Results made in ``order`` back in the batch's order: ``decoded[k]`` is item ``order[k]``'s."""
+    rank = {item: k for k, item in enumerate(order)}
+    return [decoded[rank[i]] for i in range(len(order))]
+
+
 def warm_plan(settings: GraphSettings) -> list[tuple[int, int]]:
     """(batch, time) shapes captured at start, most useful first: batch 1 (idle requests), the largest
     bucket (chunks under load), then the other buckets from large to small; time buckets ascending."""
@@ -373,9 +391,7 @@ class ParaformerGraphs:
     ) -> PendingDecode:
         """Every chunk copied in, replayed and copied out back to back; one event at the end."""
         order, plans = plan_chunks(lengths, self.settings)
-        if order != list(range(len(order))):
-            index = torch.tensor(order, device=feats.device)
-            feats, feat_lengths = feats.index_select(0, index), feat_lengths.index_select(0, index)
+        feats, feat_lengths = in_order(feats, feat_lengths, order)
         ordered = [requests[i] for i in order]
         copied: list[_Copied] = []
         eager: list[int] = []  # rows of the sorted batch that run eagerly when the results are built
@@ -398,8 +414,7 @@ class ParaformerGraphs:
             decoded = self._collect(
                 copied, eager, feats, feat_lengths, ordered, lengths=[lengths[i] for i in order]
             )
-            rank = {item: k for k, item in enumerate(order)}
-            return [decoded[rank[i]] for i in range(len(order))]
+            return in_batch_order(decoded, order)
 
         return PendingDecode(build, done)
 
@@ -507,20 +522,18 @@ class ParaformerGraphs:
         requests: Sequence[DecodeRequest],
         largest: int,
     ) -> list[Hypothesis]:
-        """Longest items first, ``largest`` at a time, each chunk cut to its own longest item."""
-        lengths = feat_lengths.tolist()  # one host read for the whole batch
-        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-        if order != sorted(order):  # the scheduler's batches come sorted; anything else is sorted here
-            index = torch.tensor(order, device=feats.device)
-            feats, feat_lengths = feats.index_select(0, index), feat_lengths.index_select(0, index)
+        """Longest items first, ``largest`` at a time, each chunk cut to its own longest item
+        (``plan_chunks``, as the fused path cuts them)."""
+        order, plans = plan_chunks(feat_lengths.tolist(), self.settings)  # one host read for the batch
+        feats, feat_lengths = in_order(feats, feat_lengths, order)
         decoded: list[Hypothesis] = []  # in ``order``
-        for lo, hi in chunk_spans(len(order), largest):
-            frames = max(1, lengths[order[lo]])
+        for plan in plans:
             decoded += self._decode_one(
-                feats[lo:hi, :frames], feat_lengths[lo:hi], [requests[i] for i in order[lo:hi]]
+                feats[plan.lo : plan.hi, : plan.frames],
+                feat_lengths[plan.lo : plan.hi],
+                [requests[i] for i in order[plan.lo : plan.hi]],
             )
-        rank = {item: k for k, item in enumerate(order)}
-        return [decoded[rank[i]] for i in range(len(order))]
+        return in_batch_order(decoded, order)
 
     def _decode_one(
         self, feats: torch.Tensor, feat_lengths: torch.Tensor, requests: Sequence[DecodeRequest]

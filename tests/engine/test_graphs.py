@@ -21,6 +21,8 @@ from asr_engine.cuda_graphs import (
     chunk_spans,
     copy_in,
     graph_token_bucket,
+    in_batch_order,
+    in_order,
     make_graphs,
     overflowing,
     plan_chunks,
@@ -415,3 +417,15 @@ def test_copy_in_fills_the_batch_and_zeroes_what_a_previous_batch_left() -> None
     assert torch.equal(static_feats[:2, :4], feats)
     assert not static_feats[2:].any() and not static_feats[:, 4:].any()
     assert static_lengths.tolist() == [4, 3, 0, 0]
+
+
+def test_in_order_and_back_is_the_identity() -> None:
+    lengths = [3, 9, 1, 9, 5]
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])  # as plan_chunks sorts a large batch
+    feats = torch.arange(5, dtype=torch.float32).reshape(5, 1, 1).expand(5, 2, 1)
+    sorted_feats, sorted_lengths = in_order(feats, torch.tensor(lengths), order)
+    assert sorted_lengths.tolist() == [9, 9, 5, 3, 1] and sorted_feats[:, 0, 0].tolist() == [1, 3, 4, 0, 2]
+    kept, _ = in_order(feats, torch.tensor(lengths), range(5))
+    assert kept is feats  # already in order: no copy
+    decoded = [Hypothesis(token_ids=(i,), text=str(i)) for i in order]  # made in sorted order
+    assert [h.text for h in in_batch_order(decoded, order)] == ["0", "1", "2", "3", "4"]
