@@ -646,11 +646,11 @@ class Engine:
         """
         assert self._frontend is not None
         if prep is None:
-            feats, lengths = self._frontend(self._waves_on_device(jobs))
+            feats, lengths = self._frontend.joined(*self._waves_on_device(jobs))
             return _pad_time(feats, self._config.shape_bucket_frames).to(self._dtype), lengths, None
         run = torch.cuda.current_stream(self._device)
         with torch.cuda.stream(prep):
-            feats, lengths = self._frontend(self._waves_on_device(jobs))
+            feats, lengths = self._frontend.joined(*self._waves_on_device(jobs))
             feats = _pad_time(feats, self._config.shape_bucket_frames).to(self._dtype)
         host_lengths = self._frontend.output_lengths([job.samples.size for job in jobs])  # no device read
         run.wait_stream(prep)
@@ -658,28 +658,26 @@ class Engine:
         lengths.record_stream(run)
         return feats, lengths, host_lengths
 
-    def _waves_on_device(self, jobs: Sequence[_SegmentJob]) -> list[torch.Tensor]:
-        """The batch's waveforms on the device: views of the caller's arrays on a CPU, else one copy.
+    def _waves_on_device(self, jobs: Sequence[_SegmentJob]) -> tuple[torch.Tensor, list[int]]:
+        """The batch's waveforms end to end on the device, and their sizes: one transfer for the batch.
 
-        On an accelerator the segments are joined on the host and sent in a single transfer (one
-        synchronisation instead of one per item), then split into views. On CUDA they are joined straight
-        into this worker's pinned buffer and sent without waiting: a copy from pageable memory costs a
-        second host copy and blocks the thread until the device has finished all earlier work (under load
-        it took 14 % of the device thread, bench/results/2026-11-22-h200-diag).
+        On a CPU a single segment is used as it lies. On CUDA the segments are joined straight into this
+        worker's pinned buffer and sent without waiting: a copy from pageable memory costs a second host
+        copy and blocks the thread until the device has finished all earlier work (under load it took
+        14 % of the device thread, bench/results/2026-11-22-h200-diag).
         """
-        if self._device.type == "cpu" or len(jobs) == 1:
-            return [torch.from_numpy(job.samples).to(self._device) for job in jobs]
         sizes = [job.samples.size for job in jobs]
         if self._device.type != "cuda":
-            flat = torch.from_numpy(np.concatenate([job.samples for job in jobs])).to(self._device)
-            return list(flat.split(sizes))
+            if len(jobs) == 1:
+                return torch.from_numpy(jobs[0].samples).to(self._device), sizes
+            return torch.from_numpy(np.concatenate([job.samples for job in jobs])).to(self._device), sizes
         staging = self._pinned_staging(sum(sizes))
         np.concatenate([job.samples for job in jobs], out=staging.numpy())
         flat = staging.to(self._device, non_blocking=True)
         copied = torch.cuda.Event()
         copied.record(torch.cuda.current_stream(self._device))
         self._worker_state.staged = copied
-        return list(flat.split(sizes))
+        return flat, sizes
 
     def _pinned_staging(self, n_samples: int) -> torch.Tensor:
         """This worker's page-locked float32 buffer, ``n_samples`` long, once its previous copy has left.

@@ -90,22 +90,56 @@ def _hamming(length: int, device: torch.device) -> torch.Tensor:
     )
 
 
-def _fbank_frames(frames: torch.Tensor, n_mels: int, sample_rate: int, dither: float = 0.0) -> torch.Tensor:
-    """Log mel energies (F, n_mels) of raw frames (F, L) already in int16 units."""
+def _fbank_frames(
+    frames: torch.Tensor, n_mels: int, sample_rate: int, dither: float = 0.0, *, owned: bool = False
+) -> torch.Tensor:
+    """Log mel energies (F, n_mels) of raw frames (F, L) already in int16 units.
+
+    ``owned``: ``frames`` is a temporary of the caller's that may be overwritten; with it the steps run in
+    place, which keeps a batch's transient memory near two copies of its frames instead of six (on CUDA
+    that memory stays cached by the allocator, bench/results/2026-11-22-h200-mem2). Same values either way.
+    """
     length = frames.shape[1]
     fft_size = 1 << max(0, (length - 1).bit_length())
     if dither != 0.0:
         frames = frames + dither * torch.randn_like(frames)
-    frames = frames - frames.mean(dim=1, keepdim=True)
-    previous = torch.cat([frames[:, :1], frames[:, :-1]], dim=1)
-    frames = (frames - PREEMPHASIS * previous) * _hamming(length, frames.device)
-    power = torch.fft.rfft(frames, n=fft_size).abs().pow(2.0)
-    bank = mel_banks(n_mels, fft_size, sample_rate, frames.device)
-    # On CUDA a global TF32 setting would round this product to 10-bit mantissas; float64 avoids that.
-    on_cuda = frames.device.type == "cuda"
-    energies = (power.double() @ bank.double()).float() if on_cuda else power @ bank
+        owned = True
+    mean = frames.mean(dim=1, keepdim=True)
+    frames = frames.sub_(mean) if owned else frames - mean
+    # Pre-emphasis x[t] - 0.97 x[t-1], with x[-1] = x[0]; the right-hand side is computed before any write.
+    previous = PREEMPHASIS * frames[:, :-1]
+    frames[:, 1:] -= previous
+    frames[:, :1] -= previous[:, :1]
+    del previous
+    frames.mul_(_hamming(length, frames.device))
+    power = torch.fft.rfft(frames, n=fft_size).abs().pow_(2.0)
+    del frames
+    device = power.device
+    # On CUDA a global TF32 setting would round this product to 10-bit mantissas; float64 avoids that
+    # (only needed then: with TF32 off, float32 products are exact float32 as on the CPU).
+    if device.type == "cuda" and torch.get_float32_matmul_precision() != "highest":
+        bank = _tables.get(
+            ("mel64", n_mels, fft_size, sample_rate, str(device)),
+            lambda: mel_banks(n_mels, fft_size, sample_rate, device).double(),
+        )
+        energies = (power.double() @ bank).float()
+    else:
+        energies = power @ mel_banks(n_mels, fft_size, sample_rate, device)
     eps = torch.finfo(torch.float32).eps
-    return energies.clamp(min=eps).log()
+    return energies.clamp_(min=eps).log_()
+
+
+def _padded_rows(n: int) -> int:
+    """``n`` rounded up to one of four sizes per octave (at least 256).
+
+    cuFFT plans are cached per shape, batch size included: a batch's exact frame count made nearly every
+    batch build a new plan on the device thread (its FFT line held 38 % of that thread in the H200 profile,
+    bench/results/2026-11-22-h200-mem2). Padding rows costs at most a quarter more FFT work.
+    """
+    if n <= 256:
+        return 256
+    step = 1 << max(0, n.bit_length() - 3)
+    return -(-n // step) * step
 
 
 def _window_samples(n_samples: int, sample_rate: int, frame_length_ms: float) -> int:
@@ -227,10 +261,22 @@ class Frontend:
 
         ``waves`` are mono float waveforms in [-1, 1] at the model's sample rate, on any device.
         """
+        flat = [w.reshape(-1).to(self.device, torch.float32) for w in waves]
+        sizes = [w.shape[0] for w in flat]
+        if not flat:
+            return self.joined(torch.zeros(0, device=self.device), sizes)
+        return self.joined(torch.cat(flat) if len(flat) > 1 else flat[0], sizes)
+
+    def joined(self, flat: torch.Tensor, sizes: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``__call__`` of waveforms laid end to end in one float32 tensor (``sizes`` samples each).
+
+        The engine uploads a batch as one buffer: featurising it as it lies saves splitting it into
+        per-item views and joining them again, a copy of the whole batch and Python per item.
+        """
         cfg = self.config
-        waves = [w.reshape(-1).to(self.device, torch.float32) for w in waves]
-        counts = self.frame_counts([w.shape[0] for w in waves])
-        frames = self._all_frames(waves, counts)
+        flat = flat.reshape(-1).to(self.device, torch.float32)  # no copy when it already is
+        counts = self.frame_counts(sizes)
+        frames = self._all_frames(flat, sizes, counts)
         feats, lengths = _stack_lfr(frames, counts, cfg.lfr_m, cfg.lfr_n)
         if self._shift is not None and self._scale is not None:
             feats = apply_cmvn(feats, self._shift, self._scale)
@@ -239,53 +285,68 @@ class Frontend:
             feats = feats * valid.unsqueeze(-1).to(feats.dtype)
         return feats, lengths
 
-    def _all_frames(self, waves: Sequence[torch.Tensor], counts: Sequence[int]) -> torch.Tensor:
+    def _all_frames(self, flat: torch.Tensor, sizes: Sequence[int], counts: Sequence[int]) -> torch.Tensor:
         """Log-mel frames of every item, concatenated in item order: (sum counts, n_mels)."""
         cfg = self.config
+        short = [i for i, n in enumerate(sizes) if counts[i] > 0 and n < self._length]
+        regular = self._regular_frames(flat, sizes, [0 if i in short else c for i, c in enumerate(counts)])
+        if not short:  # the usual case: every item with frames has full-length ones, already in order
+            return regular
+        starts = np.cumsum(sizes) - np.asarray(sizes)
         parts: list[torch.Tensor] = []
-        regular = [i for i, w in enumerate(waves) if w.shape[0] >= self._length and counts[i] > 0]
-        regular_frames = self._regular_frames([waves[i] for i in regular], [counts[i] for i in regular])
-        by_item: dict[int, torch.Tensor] = {}
-        start = 0
-        for i in regular:
-            by_item[i] = regular_frames[start : start + counts[i]]
-            start += counts[i]
-        for i, wave in enumerate(waves):
-            if counts[i] == 0:
+        done = 0
+        for i, count in enumerate(counts):
+            if count == 0:
                 continue
-            if i not in by_item:  # shorter than one frame: one frame of its own length
-                by_item[i] = fbank(
-                    wave,
-                    sample_rate=cfg.sample_rate,
-                    n_mels=cfg.n_mels,
-                    frame_length_ms=cfg.frame_length_ms,
-                    frame_shift_ms=cfg.frame_shift_ms,
+            if i in short:  # shorter than one frame: one frame of its own length
+                item = flat[int(starts[i]) : int(starts[i]) + sizes[i]]
+                parts.append(
+                    fbank(
+                        item,
+                        sample_rate=cfg.sample_rate,
+                        n_mels=cfg.n_mels,
+                        frame_length_ms=cfg.frame_length_ms,
+                        frame_shift_ms=cfg.frame_shift_ms,
+                    )
                 )
-            parts.append(by_item[i])
-        if not parts:
-            return torch.zeros((0, cfg.n_mels), device=self.device)
+            else:
+                parts.append(regular[done : done + count])
+                done += count
         return torch.cat(parts) if len(parts) > 1 else parts[0]
 
-    def _regular_frames(self, waves: Sequence[torch.Tensor], counts: Sequence[int]) -> torch.Tensor:
-        """Fbank of all full-length frames of several waveforms, gathered from one flat buffer."""
+    def _regular_frames(
+        self, flat: torch.Tensor, sizes: Sequence[int], counts: Sequence[int]
+    ) -> torch.Tensor:
+        """Fbank of the full-length frames of items laid end to end in ``flat`` (``counts`` frames each)."""
         cfg = self.config
-        if not waves:
+        total = int(sum(counts))
+        if total == 0:
             return torch.zeros((0, cfg.n_mels), device=self.device)
-        flat = torch.cat(list(waves)) * INT16_SCALE
         # Each frame's first sample in ``flat``, on the host (the tensor form synced twice per batch in
         # repeat_interleave on CUDA), uploaded once.
-        sizes = np.array([w.shape[0] for w in waves], dtype=np.int64)
+        sizes_np = np.asarray(sizes, dtype=np.int64)
         counts_np = np.asarray(counts, dtype=np.int64)
-        item_starts = np.cumsum(sizes) - sizes
+        item_starts = np.cumsum(sizes_np) - sizes_np
         frame_offsets = np.cumsum(counts_np) - counts_np
-        within = np.arange(int(counts_np.sum()), dtype=np.int64) - np.repeat(frame_offsets, counts_np)
+        within = np.arange(total, dtype=np.int64) - np.repeat(frame_offsets, counts_np)
         starts_np = np.repeat(item_starts, counts_np) + within * self._shift_samples
-        starts = torch.from_numpy(starts_np).to(self.device)
+        # Rows padded with frames at sample 0 to a size cuFFT has a plan for (``_padded_rows``).
+        chunks = [(lo, min(total, lo + FRAME_CHUNK)) for lo in range(0, total, FRAME_CHUNK)]
+        padded = np.zeros(sum(_padded_rows(hi - lo) for lo, hi in chunks), dtype=np.int64)
+        at = 0
+        for lo, hi in chunks:
+            padded[at : at + hi - lo] = starts_np[lo:hi]
+            at += _padded_rows(hi - lo)
+        starts = torch.from_numpy(padded).to(self.device)
         taps = torch.arange(self._length, device=self.device)
         out = []
-        for lo in range(0, starts.shape[0], FRAME_CHUNK):
-            index = starts[lo : lo + FRAME_CHUNK, None] + taps[None, :]
-            out.append(_fbank_frames(flat[index], cfg.n_mels, cfg.sample_rate))
+        at = 0
+        for lo, hi in chunks:
+            rows = _padded_rows(hi - lo)
+            frames = flat[starts[at : at + rows, None] + taps[None, :]]
+            frames.mul_(INT16_SCALE)  # a power of two: exact, as scaling the waveform first
+            out.append(_fbank_frames(frames, cfg.n_mels, cfg.sample_rate, owned=True)[: hi - lo])
+            at += rows
         return torch.cat(out) if len(out) > 1 else out[0]
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import asr_engine.features as features_module
 from asr_engine.errors import ModelLoadError
 from asr_engine.features import (
     Frontend,
@@ -257,3 +258,30 @@ def test_public_api() -> None:
         "load_cmvn",
         "mel_banks",
     ]
+
+
+def test_joined_buffer_equals_separate_waves(wave: torch.Tensor, asr_config: FrontendConfig) -> None:
+    """The engine's path (one buffer, sizes) and the list path give the same features, short items too."""
+    frontend = Frontend(asr_config, "cpu")
+    waves = [wave[:16000], wave[:399], wave[1000:1100], wave[:0], wave[5:24005]]
+    expected, expected_lengths = frontend(waves)
+    feats, lengths = frontend.joined(torch.cat(waves), [w.shape[0] for w in waves])
+    assert torch.equal(lengths, expected_lengths) and torch.equal(feats, expected)
+
+
+def test_chunked_frames_equal_one_chunk(
+    wave: torch.Tensor, asr_config: FrontendConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch cut into FFT chunks, each padded to a planned size, gives the features of one chunk."""
+    waves = [wave[:16000], wave[:12345], wave[3:9000]]
+    whole, _ = Frontend(asr_config, "cpu")(waves)
+    monkeypatch.setattr(features_module, "FRAME_CHUNK", 37)
+    chunked, _ = Frontend(asr_config, "cpu")(waves)
+    assert torch.equal(chunked, whole)
+
+
+def test_padded_rows_are_few_sizes_that_fit() -> None:
+    sizes = [features_module._padded_rows(n) for n in range(1, 70000)]
+    assert all(s >= n for n, s in enumerate(sizes, start=1))
+    assert all(s <= max(256, 1.25 * n + 1) for n, s in enumerate(sizes, start=1))
+    assert sizes == sorted(sizes) and len(set(sizes)) <= 4 * 17 + 1
