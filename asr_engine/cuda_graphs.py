@@ -50,6 +50,7 @@ from typing import Any
 
 import torch
 
+from asr_engine.cuda_memory import fixed_segments
 from asr_engine.models.base import DecodeRequest, Hypothesis
 from asr_engine.models.paraformer import AcousticOutput, ParaformerModel, token_bucket
 
@@ -123,6 +124,9 @@ class GraphSettings:
     # device thread for a capture (22 % of it after a minute, bench/results/2026-11-22-h200-steady).
     warm_seconds: float = 30.0
     warm_memory_mib: int = 2048
+    # Record graphs with fixed allocator segments even where the process uses expandable ones
+    # (``cuda_memory.fixed_segments``); False lets the graph pool grow through expandable segments.
+    capture_fixed_segments: bool = True
 
 
 @dataclass
@@ -698,7 +702,10 @@ class ParaformerGraphs:
                 run()  # lazy initialisation (cuBLAS workspaces, cuDNN plans) outside the capture
             torch.cuda.current_stream(device).wait_stream(side)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self._pool, capture_error_mode="thread_local"):
+            with (
+                fixed_segments(self.settings.capture_fixed_segments),
+                torch.cuda.graph(graph, pool=self._pool, capture_error_mode="thread_local"),
+            ):
                 out = run()
         self.stats.captures += 1
         self.stats.capture_s += time.perf_counter() - started

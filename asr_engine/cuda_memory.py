@@ -6,17 +6,26 @@ the server process peaked at 3.5 GB with them and 5.1 GB without, at the same th
 reading was the py-spy-sampled first level of its call, not the allocator). They are opt-in
 (``EngineConfig.expandable_segments``, setting ``cuda_expandable_segments``) because one GPU test in that call
 saw a CUDA-graph capture invalidated (``cudaErrorStreamCaptureInvalidated``) in a process that had them on,
-which sends the engine to eager mode for good; the cause is not pinned down yet.
+which sends the engine to eager mode for good; the cause is not pinned down yet. Captures therefore run
+with fixed segments (``fixed_segments``) while the rest of the process keeps expandable ones.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 
 import torch
 
-__all__ = ["ALLOC_CONF_ENV", "prefer_expandable_segments", "reserved_by_pool"]
+__all__ = [
+    "ALLOC_CONF_ENV",
+    "expandable_segments_requested",
+    "fixed_segments",
+    "prefer_expandable_segments",
+    "reserved_by_pool",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +47,31 @@ def prefer_expandable_segments() -> bool:
         return False
     os.environ[ALLOC_CONF_ENV] = "expandable_segments:True"
     return True
+
+
+def expandable_segments_requested() -> bool:
+    """Whether the allocator settings in the environment ask for expandable segments."""
+    conf = ",".join(os.environ.get(name, "") for name in (ALLOC_CONF_ENV, "PYTORCH_ALLOC_CONF"))
+    return "expandable_segments:true" in conf.replace(" ", "").lower()
+
+
+@contextlib.contextmanager
+def fixed_segments(enabled: bool = True) -> Iterator[None]:
+    """Segments the allocator makes inside are fixed ones, where expandable segments are on.
+
+    For CUDA-graph captures: a capture whose pool grew through expandable segments was once invalidated
+    (module docstring); fixed segments are what every capture used before. The setting is process-wide,
+    so other threads' new segments meanwhile are fixed too, which only costs them some packing.
+    """
+    setter = getattr(torch.cuda.memory, "_set_allocator_settings", None)
+    if not enabled or setter is None or not expandable_segments_requested():
+        yield
+        return
+    setter("expandable_segments:False")
+    try:
+        yield
+    finally:
+        setter("expandable_segments:True")
 
 
 def reserved_by_pool(device: torch.device) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -57,3 +58,64 @@ def test_reserved_by_pool_reads_graph_pools_and_streams() -> None:
     graphs = int(summary.split("graph_pools_mib=")[1].split()[0])
     assert graphs >= 2, summary  # the graph's 4 MiB output lives in its pool
     assert "stream_mib=[" in summary and float(y.sum()) == 2 * (1 << 20)
+
+
+def test_expandable_segments_requested_reads_both_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    from asr_engine.cuda_memory import expandable_segments_requested
+
+    monkeypatch.delenv("PYTORCH_CUDA_ALLOC_CONF", raising=False)
+    monkeypatch.delenv("PYTORCH_ALLOC_CONF", raising=False)
+    assert not expandable_segments_requested()
+    monkeypatch.setenv("PYTORCH_ALLOC_CONF", "max_split_size_mb:64, expandable_segments:True")
+    assert expandable_segments_requested()
+    monkeypatch.setenv("PYTORCH_ALLOC_CONF", "expandable_segments:False")
+    assert not expandable_segments_requested()
+
+
+CAPTURE_SCRIPT = """
+import asyncio, sys
+from pathlib import Path
+from asr_engine.cuda_graphs import GraphSettings
+from asr_engine.engine import Engine, EngineConfig
+from asr_engine.types import TranscribeOptions
+
+family = Path(sys.argv[1])
+fixed = sys.argv[2] == "fixed"
+raw = TranscribeOptions(itn=False, punctuation=False, vad=False)
+blobs = [(family / "audio" / n).read_bytes() for n in ("en_16k.wav", "zh_16k.wav", "en2_16k.wav")]
+
+async def texts(graphs: bool) -> list[str]:
+    settings = GraphSettings(capture_fixed_segments=fixed, warm_seconds=10.0)
+    config = EngineConfig(vad="none", cuda_graphs=graphs, graphs=settings)
+    engine = Engine.load(family / "model", device="cuda", dtype="float32", config=config)
+    await engine.start()
+    try:
+        out = [(await engine.transcribe(b, raw)).text_raw for b in blobs]
+        if graphs:
+            assert engine._graphs is not None and engine._graphs._failed is None, engine._graphs._failed
+            assert engine._graphs.stats.replays >= len(blobs)
+        return out
+    finally:
+        await engine.close()
+
+assert asyncio.run(texts(False)) == asyncio.run(texts(True))
+print("same transcripts")
+"""
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("segments", ["fixed", "expandable"])
+def test_graph_captures_in_a_process_with_expandable_segments(segments: str, parity_dir: Path) -> None:
+    """Graphs captured where the process runs expandable segments: by default (``fixed``) the captures
+    make fixed segments; ``expandable`` lets the pool grow through expandable ones (the case once seen
+    invalidating a capture, bench/results/2026-11-22-h200-mem2), kept here to tell the two apart."""
+    env = {**os.environ, "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"}
+    family = parity_dir / "paraformer"
+    done = subprocess.run(
+        [sys.executable, "-c", CAPTURE_SCRIPT, str(family), segments],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0 and "same transcripts" in done.stdout, done.stderr[-3000:]
