@@ -7,6 +7,7 @@ On an H100 the gRPC path now runs at ~90 % of the model-alone throughput with th
 * ``eager`` and ``graph``: ``ParaformerModel.decode_static`` (the fused graphs' function), ms per batch, RTFx;
 * ``kernels``: torch.profiler over eager forwards: the top CUDA kernels by device time, and the device time
   by operator family (matmul, attention, FSMN convolution, normalisation, element-wise, ...);
+* ``--fused-fsmn``: the same with the Triton FSMN kernel (``EngineConfig.fused_kernels``);
 * ``compiled`` (``--compile``): the same function through ``torch.compile`` (inductor, static shapes, no
   inductor CUDA graphs), recorded into a CUDA graph of our own as the engine would; compile time, ms per
   batch, and whether its token ids equal eager's.
@@ -124,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--token-share", type=float, default=0.4)
     parser.add_argument("--min-time-s", type=float, default=2.0)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--fused-fsmn", action="store_true", help="the Triton FSMN kernel (fused_kernels)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (minutes to compile)")
     parser.add_argument("--compile-mode", default="max-autotune-no-cudagraphs")
     parser.add_argument("--json", type=Path)
@@ -135,7 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     device = torch.device("cuda")
     engine = Engine.load(
-        args.model_dir, device="cuda", dtype=args.dtype, config=EngineConfig(vad="none", cuda_graphs=False)
+        args.model_dir,
+        device="cuda",
+        dtype=args.dtype,
+        config=EngineConfig(vad="none", cuda_graphs=False, fused_kernels=args.fused_fsmn),
     )
     model: Any = engine._asr  # a ParaformerModel (this bench builds one)
     utts = sorted(_utterances(args.corpus), key=lambda pair: pair[1].size)
@@ -149,7 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cap = token_cap(t, args.token_share, 8)
     audio_s = sum(w.numel() for w in waves) / SAMPLE_RATE
     result: dict[str, Any] = {
-        "setting": f"batch {args.batch} x {t} frames, token cap {cap}, {args.dtype}",
+        "setting": f"batch {args.batch} x {t} frames, token cap {cap}, {args.dtype}"
+        + (", fused FSMN" if args.fused_fsmn else ""),
+        "fused_fsmn": args.fused_fsmn,
         "device_name": torch.cuda.get_device_name(device),
         "torch": torch.__version__,
         "audio_s_per_batch": round(audio_s, 2),
