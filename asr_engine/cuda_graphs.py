@@ -112,12 +112,13 @@ class GraphSettings:
     fused: bool = True
     # Fused graphs' token cap per LFR frame (60 ms) of the time bucket, rounded up to ``token_step``.
     # Paraformer emits ~0.25 tokens per frame on speech (~4 tokens/s; bench/build_large.py calibrates random
-    # weights to that); 0.4 (6.7 tokens/s, fast Mandarin) leaves room, and the bucket is measured on the
-    # chunk's longest item padded up, silence included. Above the cap an item is decoded again eagerly (a
-    # whole eager forward for that item); below it the padded decoder positions cost little: by a count
-    # of matrix products the decoder is ~11 % of Paraformer-large's forward at 0.25 tokens per frame and
-    # ~14 % at 0.4.
-    token_share: float = 0.4
+    # weights to that); 0.5 (8.3 tokens/s) leaves room, and the bucket is measured on the chunk's longest
+    # item padded up, silence included. Above the cap an item is decoded again eagerly (a whole eager
+    # forward for that item, batch-1 work that competes with the graphs); below it the padded decoder
+    # positions cost little: by a count of matrix products the decoder is ~11 % of Paraformer-large's
+    # forward at 0.25 tokens per frame and ~16 % at 0.5. Under c=256 on an H100, 0.4 let ~0.3 % of items
+    # overflow and their redos cost 19 % of throughput; 0.5 let none (bench/results/2026-11-22-h100-s5-fused).
+    token_share: float = 0.5
     # Fused warm-up at start: batch 1 then the largest bucket then the others, time buckets in
     # ``warm_frames``, until ``warm_seconds`` have passed or the CUDA memory reserved has grown by
     # ``warm_memory_mib`` (graph pool and static buffers). Under load every new shape met lazily stalls the

@@ -82,9 +82,11 @@ class EngineConfig:
     # workers are plain threads. Costs up to N batches' activations of GPU memory at once.
     device_workers: int = 1
     # Fused Triton kernels where they apply (the SAN-M FSMN block, CUDA half precision, triton installed);
-    # a process-wide switch (models/fsmn_triton.py), set when an engine is made. Off by default: no gain
-    # measured through gRPC on an H200 (bench/results/2026-11-22-h200-final).
-    fused_kernels: bool = False
+    # a process-wide switch (models/fsmn_triton.py), set when an engine is made. On an H100 a fused graph
+    # forward (batch 16, bf16) took 6.9 instead of 9.9 ms: the native block's transposed copies, generic
+    # depthwise kernel and strided adds were ~38 % of it (bench/results/2026-11-22-h100-s5-fused). Without
+    # triton, on a CPU or in float32 the native ops run whatever this says.
+    fused_kernels: bool = True
     # On CUDA, overlap a device worker's host work with the GPU: features and the audio upload run on a
     # stream of the worker's own, and a batch decoded through fused CUDA graphs is handed to a results
     # thread (wait for its copies, build the hypotheses) while the worker takes the next batch; at most two

@@ -94,9 +94,9 @@ class Settings:
     # counts, a decoder graph per token bucket), for A/B runs.
     cuda_graph_fused: bool = True
     # The fused graphs' decoder token cap per 60 ms frame of a shape; an item above it is decoded again
-    # eagerly. Under load those eager redos took about half of the results thread's time
-    # (H200 profile, bench/results/2026-11-22-h200-mem2); a higher cap pads the decoder more. For A/B runs.
-    cuda_graph_token_share: float = 0.4
+    # eagerly. Under load at 0.4 ~0.3 % of items overflowed and their eager redos cost the H100 run 19 %
+    # of its throughput (16,105x at 0.5 with no redo vs 13,102x, bench/results/2026-11-22-h100-s5-fused).
+    cuda_graph_token_share: float = 0.5
     # CUDA: a device worker computes features on a stream of its own and leaves a batch's results (the wait
     # for its copies, the hypotheses) to a results thread while it takes the next batch; false: serial.
     device_pipeline: bool = True
@@ -105,8 +105,8 @@ class Settings:
     cuda_expandable_segments: bool = False
     # The engine process's GIL switch interval in ms (0: Python's 5 ms); for A/B runs, see EngineConfig.
     gil_switch_interval_ms: float = 0.0
-    # Fused Triton kernels (SAN-M FSMN memory; CUDA, half precision, triton installed); off: native ops.
-    fused_kernels: bool = False
+    # Fused Triton kernels (SAN-M FSMN memory; CUDA, half precision, triton installed); false: native ops.
+    fused_kernels: bool = True
     # Batch workers on the one device (each its own thread and CUDA stream): one dispatches kernels while
     # another waits on the GPU. 1 (the default) runs one batch at a time.
     device_workers: int = 1

@@ -29,7 +29,8 @@ except ImportError:  # CPU hosts and CI: the native path is used
     triton = None
     tl = None
 
-# Off by default: no speed gain measured on an H200 (bench/results/2026-11-22-h200-final/NOTES.md).
+# Off until an engine turns it on (``EngineConfig.fused_kernels``, on by default since a fused graph forward
+# measured 1.43x faster with it on an H100, bench/results/2026-11-22-h100-s5-fused/NOTES.md).
 _enabled = False
 
 # Channels are the fast (unit-stride) axis: a warp reads contiguous channel runs of one frame.

@@ -132,16 +132,16 @@ async def test_graph_batch_settings_reach_the_engine_config() -> None:
     default_config = EngineConfig.tuned(**engine_tuning(load_settings(env={})))
     default = default_config.graphs
     assert default.batch_buckets == (1, 2, 4, 8, 16) and default.split_large_batches
-    assert not default_config.fused_kernels
+    assert default_config.fused_kernels
     env = {
         "LINGTING_CUDA_GRAPH_MAX_BATCH": "32",
         "LINGTING_CUDA_GRAPH_SPLIT": "false",
-        "LINGTING_FUSED_KERNELS": "true",
+        "LINGTING_FUSED_KERNELS": "false",
         "LINGTING_CUDA_GRAPH_TOKEN_STEP": "32",
     }
     config = EngineConfig.tuned(**engine_tuning(load_settings(env=env)))
     assert config.graphs.batch_buckets == (1, 2, 4, 8, 16, 32) and not config.graphs.split_large_batches
-    assert config.fused_kernels and config.graphs.token_step == 32
+    assert not config.fused_kernels and config.graphs.token_step == 32
     assert default.token_step == 8
     with pytest.raises(ConfigError, match="cuda_graph_token_step"):
         load_settings(env={"LINGTING_CUDA_GRAPH_TOKEN_STEP": "12"})

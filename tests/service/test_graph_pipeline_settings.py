@@ -24,6 +24,6 @@ def test_fused_graphs_and_pipeline_are_on_by_default_and_switch_off_from_the_env
 
 
 def test_token_share_reaches_the_graph_settings() -> None:
-    settings = load_settings(env={"LINGTING_CUDA_GRAPH_TOKEN_SHARE": "0.5"})
-    assert EngineConfig.tuned(**engine_tuning(settings)).graphs.token_share == 0.5
-    assert EngineConfig.tuned(**engine_tuning(load_settings(env={}))).graphs.token_share == 0.4
+    settings = load_settings(env={"LINGTING_CUDA_GRAPH_TOKEN_SHARE": "0.4"})
+    assert EngineConfig.tuned(**engine_tuning(settings)).graphs.token_share == 0.4
+    assert EngineConfig.tuned(**engine_tuning(load_settings(env={}))).graphs.token_share == 0.5
