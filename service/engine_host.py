@@ -106,7 +106,7 @@ def engine_tuning(settings: Settings) -> dict[str, Any]:
 
 def load_frontend_engine(
     socket_path: Path,
-    arena_path: Path,
+    arena_path: Path | None,
     arena_bytes: int,
     *,
     name: str,

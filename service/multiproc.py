@@ -103,8 +103,10 @@ class _Supervisor:
         arena_bytes = settings.frontend_shm_mb * MIB
         arena_dir = arena_directory(n * arena_bytes)
         prefix = f"lingting-{os.getpid()}-"
-        self._arena_glob = (arena_dir, prefix + "*")
-        log.info("engine socket %s; arenas %s/%s*", socket_path, arena_dir, prefix)
+        self._arena_glob = (arena_dir, prefix + "*") if arena_dir is not None else None
+        log.info(
+            "engine socket %s; arenas %s", socket_path, f"{arena_dir}/{prefix}*" if arena_dir else "memfd"
+        )
         worker_base = _worker_base()
         threads = max(1, (os.cpu_count() or 1) // n)
         context = multiprocessing.get_context("spawn")
@@ -117,7 +119,7 @@ class _Supervisor:
                     settings,
                     socket_path,
                     self._pipe(context, role),
-                    arena_path=str(arena_dir / f"{prefix}{i}"),
+                    arena_path=str(arena_dir / f"{prefix}{i}") if arena_dir is not None else "",
                     arena_bytes=arena_bytes,
                     worker_id=(worker_base + i) % 1024,
                     torch_threads=threads,
@@ -353,7 +355,7 @@ async def _frontend_process(spec: _ChildSpec) -> int:
     def loader() -> EngineLike:
         return load_frontend_engine(
             Path(spec.socket_path),
-            Path(spec.arena_path),
+            Path(spec.arena_path) if spec.arena_path else None,
             spec.arena_bytes,
             name=spec.role,
             vad_model_dir=settings.vad_model_dir,

@@ -9,6 +9,11 @@ The file is a plain ``os.open`` + ``mmap`` rather than ``multiprocessing.shared_
 reserved with ``posix_fallocate``, so a full ``/dev/shm`` fails at startup with an error instead of
 killing the process with SIGBUS at the first write, and the server can sweep its files by name after a
 crash without a resource tracker.
+
+Where ``/dev/shm`` is too small (a container's default is 64 MiB), the arena is an anonymous memory file
+(``memfd_create``) that the engine opens through ``/proc/<pid>/fd/<n>``: memory-backed like ``/dev/shm``
+but not bound by that mount's size. A file in the temporary directory, the fallback before, is backed by
+the page cache, whose write-back to disk competes with the engine's reads.
 """
 
 from __future__ import annotations
@@ -32,31 +37,34 @@ SHM_DIR = Path("/dev/shm")
 GRAIN = 256  # bytes; blocks start on this boundary (float32 and cache-line aligned)
 
 
-def arena_directory(total_bytes: int) -> Path:
-    """``/dev/shm`` if it can hold ``total_bytes`` more, else the temporary directory (page cache)."""
+def arena_directory(total_bytes: int) -> Path | None:
+    """``/dev/shm`` if it can hold ``total_bytes`` more; else None (anonymous memory files, where the
+    system has ``memfd_create``) or, failing that, the temporary directory (page cache)."""
     try:
         stat = os.statvfs(SHM_DIR)
-        if stat.f_bavail * stat.f_frsize >= total_bytes * 1.1:
+        free = stat.f_bavail * stat.f_frsize
+        if free >= total_bytes * 1.1:
             return SHM_DIR
-        log.warning(
-            "/dev/shm has %d MiB free, the arenas need %d MiB: using %s instead",
-            stat.f_bavail * stat.f_frsize >> 20,
-            total_bytes >> 20,
-            tempfile.gettempdir(),
-        )
     except OSError:
-        pass
-    return Path(tempfile.gettempdir())
+        free = 0
+    fallback = "anonymous memory files" if hasattr(os, "memfd_create") else tempfile.gettempdir()
+    log.info(
+        "/dev/shm has %d MiB free, the arenas need %d MiB: using %s", free >> 20, total_bytes >> 20, fallback
+    )
+    return None if hasattr(os, "memfd_create") else Path(tempfile.gettempdir())
 
 
 class SharedArena:
     """A shared mapping of ``size`` bytes backed by the file at ``path``."""
 
-    def __init__(self, path: Path, size: int, mapping: mmap.mmap, *, owner: bool) -> None:
+    def __init__(
+        self, path: Path, size: int, mapping: mmap.mmap, *, owner: bool, fd: int | None = None
+    ) -> None:
         self.path = path
         self.size = size
         self._mapping: mmap.mmap | None = mapping
         self._owner = owner
+        self._fd = fd  # an anonymous arena's memory file, kept open so that its /proc path stays valid
 
     @classmethod
     def create(cls, path: Path, size: int) -> SharedArena:
@@ -76,6 +84,25 @@ class SharedArena:
         finally:
             os.close(fd)
         return cls(path, size, mapping, owner=True)
+
+    @classmethod
+    def create_anonymous(cls, size: int, name: str = "lingting-arena") -> SharedArena:
+        """An anonymous memory file of ``size`` bytes (reserved), named by its ``/proc/<pid>/fd`` path."""
+        fd = os.memfd_create(name)
+        try:
+            try:
+                os.posix_fallocate(fd, 0, size)
+            except OSError as exc:
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                    raise OSError(
+                        exc.errno, f"cannot reserve {size >> 20} MiB of memory for an arena"
+                    ) from exc
+                os.ftruncate(fd, size)
+            mapping = mmap.mmap(fd, size)
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(Path(f"/proc/{os.getpid()}/fd/{fd}"), size, mapping, owner=False, fd=fd)
 
     @classmethod
     def attach(cls, path: Path, size: int) -> SharedArena:
@@ -105,6 +132,9 @@ class SharedArena:
         if self._owner:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
 
 
 class ArenaAllocator:

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 def load_remote_engine(
     socket_path: str | Path,
-    arena_path: str | Path,
+    arena_path: str | Path | None,
     arena_bytes: int,
     *,
     name: str,
@@ -50,7 +50,12 @@ def load_remote_engine(
     vad, vad_kind, punctuator = load_text_steps(config, vad_model_dir, punc_model_dir, torch.device("cpu"))
     torch.set_num_threads(max(1, torch_threads))  # many front-ends share the cores: a few threads each
     set_decode_threads(max(2, torch_threads))  # the same share for compressed-audio decoding
-    arena = SharedArena.create(Path(arena_path), arena_bytes)
+    # No path: an anonymous memory file (arena.arena_directory found /dev/shm too small).
+    arena = (
+        SharedArena.create(Path(arena_path), arena_bytes)
+        if arena_path is not None
+        else SharedArena.create_anonymous(arena_bytes, name)
+    )
     recogniser = RemoteRecogniser(socket_path, arena, name=name, on_lost=on_lost)
     return RemoteEngine(recogniser, vad=vad, vad_kind=vad_kind, punctuator=punctuator, config=config)
 

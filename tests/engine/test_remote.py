@@ -16,6 +16,7 @@ import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from asr_engine.engine import Engine
@@ -90,11 +91,13 @@ def _arena_path() -> Path:
     return Path("/dev/shm") / f"lingting-test-{os.getpid()}-{secrets.token_hex(4)}"
 
 
-async def _remote(socket_path: Path, arena_bytes: int, lost: list[str] | None = None) -> RemoteEngine:
+async def _remote(
+    socket_path: Path, arena_bytes: int, lost: list[str] | None = None, *, anonymous: bool = False
+) -> RemoteEngine:
     engine = await asyncio.to_thread(
         load_remote_engine,
         socket_path,
-        _arena_path(),
+        None if anonymous else _arena_path(),
         arena_bytes,
         name="test",
         on_lost=None if lost is None else (lambda: lost.append("lost")),
@@ -209,3 +212,36 @@ async def test_losing_the_engine_fails_waiting_and_later_segments(local: Engine,
         await remote.close()
         await engine.close()
     assert not arena.exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="needs memfd_create (Linux)")
+def test_an_anonymous_arena_is_shared_through_its_proc_path() -> None:
+    """The fallback when /dev/shm is too small: another mapping of the /proc path sees the same bytes."""
+    arena = SharedArena.create_anonymous(1 << 20, "test-arena")
+    try:
+        assert str(arena.path).startswith(f"/proc/{os.getpid()}/fd/")
+        other = SharedArena.attach(arena.path, arena.size)
+        try:
+            arena.array(4096, 8)[:] = np.arange(8, dtype=np.float32)
+            assert other.array(4096, 8).tolist() == list(range(8))
+        finally:
+            other.close()
+    finally:
+        arena.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="needs memfd_create (Linux)")
+async def test_remote_engine_over_an_anonymous_arena(
+    local: Engine, served: tuple[SegmentServer, Path]
+) -> None:
+    """A front-end whose arena is a memory file (no room in /dev/shm) gets the local engine's results."""
+    remote = await _remote(served[1], 4 << 20, anonymous=True)
+    try:
+        case = CASES[0]
+        audio = (SAMPLES / case["file"]).read_bytes()
+        mine, theirs = await asyncio.gather(
+            remote.transcribe(audio, _options(case)), local.transcribe(audio, _options(case))
+        )
+        _same(mine, theirs)
+    finally:
+        await remote.close()
