@@ -31,6 +31,7 @@ from asr_engine.cuda_graphs import GraphSettings, make_graphs
 from asr_engine.cuda_memory import prefer_expandable_segments, reserved_by_pool
 from asr_engine.errors import InvalidOptionsError, ModelLoadError
 from asr_engine.features import Frontend
+from asr_engine.host_memory import HostRegistry
 from asr_engine.models.base import AsrModel, DecodeRequest, Hypothesis
 from asr_engine.models.loader import load_model
 from asr_engine.recogniser import ModelFacts, SegmentRecogniser
@@ -252,6 +253,7 @@ class Engine:
         self._punctuator = punctuator
         self._config = config
         self._frontend = Frontend(self._asr.frontend, device) if self._asr is not None else None
+        self._host_memory = HostRegistry()  # buffers batches upload from without staging (page_lock)
         if device.type == "cuda":  # before any graph records the FSMN path
             from asr_engine.models import fsmn_triton
 
@@ -337,6 +339,17 @@ class Engine:
         if self._started and self._asr is not None:
             log.info("engine stopped; device: %s", self.device_summary())
         self._started = False
+        if self._host_memory.registered:
+            torch.cuda.synchronize(self._device)  # no upload from a registered buffer is still running
+            self._host_memory.close()
+
+    def page_lock(self, buffer: np.ndarray) -> bool:
+        """Register a long-lived host buffer that segments will lie in (a front-end's shared arena) with
+        CUDA, so batches upload from it directly (``host_memory``); False on a CPU or where CUDA refuses.
+        The buffer must outlive the engine; it stays registered until ``close``."""
+        if self._device.type != "cuda":
+            return False
+        return self._host_memory.register(buffer)
 
     def device_summary(self) -> str:
         """Peak CUDA memory and the CUDA graphs' counters, one line (logged at stop).
@@ -663,16 +676,22 @@ class Engine:
     def _waves_on_device(self, jobs: Sequence[_SegmentJob]) -> tuple[torch.Tensor, list[int]]:
         """The batch's waveforms end to end on the device, and their sizes: one transfer for the batch.
 
-        On a CPU a single segment is used as it lies. On CUDA the segments are joined straight into this
-        worker's pinned buffer and sent without waiting: a copy from pageable memory costs a second host
-        copy and blocks the thread until the device has finished all earlier work (under load it took
-        14 % of the device thread, bench/results/2026-11-22-h200-diag).
+        On a CPU a single segment is used as it lies. On CUDA, segments that lie in page-locked buffers
+        (``page_lock``: the front-ends' arenas) are copied to the device from where they are, without
+        waiting; others are joined into this worker's pinned buffer and sent in one copy without waiting
+        (a copy from pageable memory costs a second host copy and blocks the thread until the device has
+        finished all earlier work: 14 % of the device thread, bench/results/2026-11-22-h200-diag).
         """
         sizes = [job.samples.size for job in jobs]
         if self._device.type != "cuda":
             if len(jobs) == 1:
                 return torch.from_numpy(jobs[0].samples).to(self._device), sizes
             return torch.from_numpy(np.concatenate([job.samples for job in jobs])).to(self._device), sizes
+        if all(self._host_memory.covers(job.samples) for job in jobs):
+            flat = torch.empty(sum(sizes), dtype=torch.float32, device=self._device)
+            for part, job in zip(flat.split(sizes), jobs, strict=True):
+                part.copy_(torch.from_numpy(job.samples), non_blocking=True)
+            return flat, sizes
         staging = self._pinned_staging(sum(sizes))
         # torch.cat, not np.concatenate: it lets go of the GIL while it copies (~40 MB for a full batch),
         # so the results thread builds hypotheses meanwhile.

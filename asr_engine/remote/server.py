@@ -112,7 +112,14 @@ class _FrontendConnection(FramedProtocol):
             log.error("front-end %s: cannot map its arena %s: %s", self._name, path, exc)
             self.abort()
             return
-        log.info("front-end %s connected (arena %s, %d MiB)", self._name, path, size >> 20)
+        locked = self._owner.engine.page_lock(self._arena.array(0, size // 4))
+        log.info(
+            "front-end %s connected (arena %s, %d MiB%s)",
+            self._name,
+            path,
+            size >> 20,
+            ", page-locked" if locked else "",
+        )
         self.send(WELCOME, self._owner.engine.models[0])
 
     def _segment(self, message: tuple[Any, ...]) -> None:
