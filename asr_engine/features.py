@@ -115,9 +115,10 @@ def _fbank_frames(
     power = torch.fft.rfft(frames, n=fft_size).abs().pow_(2.0)
     del frames
     device = power.device
-    # On CUDA a global TF32 setting would round this product to 10-bit mantissas; float64 avoids that
-    # (only needed then: with TF32 off, float32 products are exact float32 as on the CPU).
-    if device.type == "cuda" and torch.get_float32_matmul_precision() != "highest":
+    # On CUDA a global TF32 setting would round this product to 10-bit mantissas, and a float32 product
+    # on several streams (device workers) is not bit-reproducible across runs; float64 avoids both (the
+    # float32 form let two-worker token ids differ from one worker's in float32, 2026-11-22-h100-s5-defaults).
+    if device.type == "cuda":
         bank = _tables.get(
             ("mel64", n_mels, fft_size, sample_rate, str(device)),
             lambda: mel_banks(n_mels, fft_size, sample_rate, device).double(),
