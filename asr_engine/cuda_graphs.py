@@ -51,6 +51,7 @@ from typing import Any
 import torch
 
 from asr_engine.cuda_memory import fixed_segments
+from asr_engine.cuda_streams import role_stream
 from asr_engine.models.base import DecodeRequest, Hypothesis
 from asr_engine.models.paraformer import AcousticOutput, ParaformerModel, token_bucket
 
@@ -509,7 +510,7 @@ class ParaformerGraphs:
         device = self.model.device
         stream: torch.cuda.Stream | None = getattr(self._eager, "stream", None)
         if stream is None:
-            stream = self._eager.stream = torch.cuda.Stream(device)
+            stream = self._eager.stream = role_stream(device, f"eager-{threading.current_thread().name}")
         stream.wait_stream(torch.cuda.current_stream(device))
         frames = max(1, max(lengths[r] for r in rows))
         frames = min(feats.shape[1], -(-frames // self.settings.frame_bucket) * self.settings.frame_bucket)
@@ -695,7 +696,7 @@ class ParaformerGraphs:
             self._pool = torch.cuda.graph_pool_handle()
         started = time.perf_counter()
         if self._side is None:
-            self._side = torch.cuda.Stream(device)
+            self._side = role_stream(device, "graph-warm-up")
         side = self._side
         side.wait_stream(torch.cuda.current_stream(device))
         with torch.inference_mode():
@@ -705,7 +706,12 @@ class ParaformerGraphs:
             graph = torch.cuda.CUDAGraph()
             with (
                 fixed_segments(self.settings.capture_fixed_segments),
-                torch.cuda.graph(graph, pool=self._pool, capture_error_mode="thread_local"),
+                torch.cuda.graph(
+                    graph,
+                    pool=self._pool,
+                    stream=role_stream(device, "graph-capture"),
+                    capture_error_mode="thread_local",
+                ),
             ):
                 out = run()
         self.stats.captures += 1

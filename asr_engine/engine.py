@@ -29,6 +29,7 @@ from asr_engine import postprocess
 from asr_engine.audio import decode_audio, decode_audio_async
 from asr_engine.cuda_graphs import GraphSettings, make_graphs
 from asr_engine.cuda_memory import prefer_expandable_segments, reserved_by_pool
+from asr_engine.cuda_streams import role_stream
 from asr_engine.errors import InvalidOptionsError, ModelLoadError
 from asr_engine.features import Frontend
 from asr_engine.host_memory import HostRegistry
@@ -610,14 +611,14 @@ class Engine:
         if self._device.type == "cuda" and (self._config.pipeline or self._config.device_workers > 1):
             torch.cuda.synchronize(self._device)  # the load's work on the default stream is done
             if self._config.pipeline:
-                state.prep = torch.cuda.Stream(self._device)
+                state.prep = role_stream(self._device, f"features-{index}")
         if self._config.device_workers == 1:
             return
         # cudnn.flags() sets process-wide flags and restores them on exit: entered per batch from several
         # threads, one batch's exit would switch them under another. Every worker sets the same value once.
         torch.backends.cudnn.enabled = self._config.cudnn
         if self._device.type == "cuda":
-            state.stream = torch.cuda.Stream(self._device)
+            state.stream = role_stream(self._device, f"worker-{index}")
         log.info("device worker %d ready on %s", index, self._device)
 
     def _run_batch(self, jobs: Sequence[_SegmentJob]) -> list[_Delivery]:

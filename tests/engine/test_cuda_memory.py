@@ -119,3 +119,18 @@ def test_graph_captures_in_a_process_with_expandable_segments(segments: str, par
         timeout=300,
     )
     assert done.returncode == 0 and "same transcripts" in done.stdout, done.stderr[-3000:]
+
+
+@pytest.mark.gpu
+def test_role_streams_are_drawn_once_per_process() -> None:
+    """torch.cuda.Stream() cycles through a pool of 32; a role's stream is drawn once and kept, so however
+    many engines a process makes, its roles draw no more streams (and, drawn together, none alike)."""
+    from asr_engine.cuda_streams import role_stream
+
+    device = torch.device("cuda")
+    roles = [f"test-role-{i}" for i in range(8)]
+    first = [role_stream(device, r) for r in roles]
+    for _ in range(100):  # many engines' worth of pooled draws elsewhere
+        torch.cuda.Stream(device)
+    assert [role_stream(device, r) for r in roles] == first
+    assert len({s.cuda_stream for s in first}) == len(roles)
