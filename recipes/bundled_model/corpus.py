@@ -5,6 +5,9 @@ Each shard ``{split}_{k:04d}.npz`` holds ``audio`` (int16, all utterances concat
 never sees half a shard. Test and hotword shards come first, then training shards in random order.
 Training shard k always holds jobs ``k*shard .. (k+1)*shard-1`` of the same deterministic job list, so a
 run that was killed resumes by skipping the shards already on disk (the two-call GPU run relies on it).
+A worker takes ``--chunk`` jobs at a time (one festival process for the chunk's festival jobs); the chunk
+size changes no audio. Each shard's log line gives the workers' CPU seconds per engine, so a run's log
+tells a slow machine from a costly voice mix.
 
     python -m recipes.bundled_model.corpus --text .dev/gpu/text --out /tmp/corpus --workers 14
 """
@@ -19,7 +22,9 @@ import logging
 import multiprocessing as mp
 import os
 import random
+import resource
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +70,21 @@ def _codec(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, str]:
     return y.astype(np.float32), sub.lower()
 
 
-def _synth_chunk(jobs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], np.ndarray | None]]:
+def cpu_seconds() -> float:
+    """User + system time of this process and of the engine processes it has waited for."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _synth_chunk(
+    jobs: list[dict[str, Any]], costs: defaultdict[str, float] | None = None
+) -> list[tuple[dict[str, Any], np.ndarray | None]]:
+    """Audio of each job (None where synthesis failed); ``costs`` gets CPU seconds per engine."""
     assert _ENV is not None
     out: list[tuple[dict[str, Any], np.ndarray | None]] = []
     fest = [j for j in jobs if j["engine"] == "festival"]
+    c0 = cpu_seconds()
     fest_audio = (
         tts.festival_batch(
             _ENV,
@@ -79,7 +95,10 @@ def _synth_chunk(jobs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], np.nd
         else []
     )
     fest_map = {id(j): a for j, a in zip(fest, fest_audio, strict=True)}
+    if costs is not None and fest:
+        costs["festival"] += cpu_seconds() - c0
     for j in jobs:
+        c0 = cpu_seconds()
         rng = random.Random(j["seed"])
         say = tts.speech_text_en(j["text"]) if j["lang"] == "en" else j["text"]
         try:
@@ -102,12 +121,15 @@ def _synth_chunk(jobs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], np.nd
                 if j.get("codec_p", 0.0) > 0 and rng.random() < j["codec_p"]:
                     x, j["codec"] = _codec(x, rng)
         out.append((j, x))
+        if costs is not None:
+            costs[j["engine"]] += cpu_seconds() - c0
     return out
 
 
-def _synth_tagged(task: tuple[int, list[dict[str, Any]]]) -> tuple[int, list]:
-    """``_synth_chunk`` keeping the shard number, so results can be grouped into fixed shards."""
-    return task[0], _synth_chunk(task[1])
+def _synth_tagged(task: tuple[int, list[dict[str, Any]]]) -> tuple[int, list, defaultdict[str, float]]:
+    """``_synth_chunk`` keeping the shard number (results are grouped into fixed shards) and costs."""
+    costs: defaultdict[str, float] = defaultdict(float)
+    return task[0], _synth_chunk(task[1], costs), costs
 
 
 def _trim(x: np.ndarray, thresh: float = 1e-3, pad: int = 1600) -> np.ndarray:
@@ -205,6 +227,10 @@ def write_shard(path: Path, items: list[tuple[dict[str, Any], np.ndarray]]) -> N
     os.replace(tmp, path)
 
 
+def _per_engine(cpu: dict[str, float]) -> str:
+    return " ".join(f"{e} {cpu[e]:.0f}" for e in sorted(cpu))
+
+
 def read_shard(path: Path) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
     with np.load(path) as z:
         return z["audio"], z["offsets"], json.loads(str(z["meta"]))
@@ -220,7 +246,9 @@ def main() -> None:
     ap.add_argument("--n-en", type=int, default=170000)
     ap.add_argument("--n-zh", type=int, default=55000)
     ap.add_argument("--shard", type=int, default=2496)
-    ap.add_argument("--chunk", type=int, default=24)
+    # 48 since run 5: festival's start-up (~0.25 s CPU) is paid once per chunk; 48 instead of 24 cut the
+    # corpus's CPU per audio hour by ~8 % (results/synth_speed.md), with the same shards byte for byte
+    ap.add_argument("--chunk", type=int, default=48)
     ap.add_argument("--splits", default="test_en,test_zh,hot_en,hot_zh,train")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -251,13 +279,19 @@ def main() -> None:
             failed = written = 0
             seconds = 0.0
             left = {k: sum(1 for g, _ in tasks if g == k) for k in groups}
-            for k, res in pool.imap(_synth_tagged, tasks):
+            shard_cpu: defaultdict[str, float] = defaultdict(float)
+            cpu: defaultdict[str, float] = defaultdict(float)  # this split: worker CPU s, audio s per engine
+            audio: defaultdict[str, float] = defaultdict(float)
+            for k, res, costs in pool.imap(_synth_tagged, tasks):
+                for e, c in costs.items():
+                    shard_cpu[e] += c
                 for j, x in res:
                     if x is None:
                         failed += 1
                         continue
                     buf.append((j, x))
                     seconds += len(x) / tts.TARGET_SR
+                    audio[j["engine"]] += len(x) / tts.TARGET_SR
                 left[k] -= 1
                 if left[k] == 0:
                     write_shard(args.out / f"{name}_{k:04d}.npz", buf)
@@ -265,9 +299,12 @@ def main() -> None:
                     written += 1
                     if name == "train":
                         log.info(
-                            "%s shard %d written (%d this run, %.0f s elapsed, %.1f h audio)",
-                            name, k, written, time.time() - t0, seconds / 3600,
+                            "%s shard %d written (%d this run, %.0f s elapsed, %.1f h audio; CPU s %s)",
+                            name, k, written, time.time() - t0, seconds / 3600, _per_engine(shard_cpu),
                         )  # fmt: skip
+                    for e, c in shard_cpu.items():
+                        cpu[e] += c
+                    shard_cpu = defaultdict(float)
             log.info(
                 "%s done: %d failed, %.2f h audio, %.0f s elapsed",
                 name,
@@ -275,6 +312,14 @@ def main() -> None:
                 seconds / 3600,
                 time.time() - t0,
             )
+            if cpu:
+                rtf = {e: audio[e] / cpu[e] for e in cpu if cpu[e] > 0}
+                log.info(
+                    "%s worker CPU s %s; realtime factor per core %s",
+                    name,
+                    _per_engine(cpu),
+                    " ".join(f"{e} {v:.1f}" for e, v in sorted(rtf.items())),
+                )
     (args.out / "DONE").write_text("ok\n")
 
 

@@ -33,6 +33,10 @@ fi
   --target /tmp/site "$G"/whl/*.whl
 export PYTHONPATH=$REPO:/tmp/site PYTHONUNBUFFERED=1
 $PY -c "import torch, soundfile; print(torch.__version__, torch.cuda.get_device_name(), soundfile.__libsndfile_version__)"
+# the host's CPU goes into the corpus log: run 4 synthesised ~30 % slower per audio hour than run 3, and its
+# voice mix explains only part of that (results/synth_speed.md); neither log said which CPU it ran on
+echo "host: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)" \
+  | tee -a /tmp/corpus_log.txt
 # every voice must speak before the GPU time goes to training (the corpus checks too, but in the background)
 $PY -m recipes.bundled_model.tts_check --root "$TTS" --extra-lib "$G/stubs" || { say "TTS check failed"; exit 3; }
 nice -n 15 $PY -m recipes.bundled_model.corpus --text "$G/text" --out /tmp/corpus --root "$TTS" \

@@ -144,8 +144,9 @@ def festival_batch(
         for i, (text, voice, stretch) in enumerate(items):
             safe = text.replace("\\", " ").replace('"', " ")
             lines.append(f"(voice_{voice})")
-            if f0 is not None and f0[i] is not None:
-                lines.append(festival_lr_f0(float(f0[i])))
+            hz = f0[i] if f0 is not None else None
+            if hz is not None:
+                lines.append(festival_lr_f0(float(hz)))
             lines.append(f"(Parameter.set 'Duration_Stretch {stretch:.3f})")
             lines.append(f'(utt.save.wave (utt.synth (Utterance Text "{safe}")) "{tmp}/{i}.wav" \'riff)')
         script = Path(tmp) / "batch.scm"

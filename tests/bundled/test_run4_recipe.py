@@ -53,7 +53,8 @@ def test_training_voice_shares_and_festival_pitch() -> None:
     rng = random.Random(5)
     picks = [voices.pick_en(rng, test=False) for _ in range(20000)]
     share = {e: sum(v.engine == e for v in picks) / len(picks) for e in ("espeak", "flite", "festival")}
-    assert abs(share["festival"] - 0.25) < 0.015 and abs(share["espeak"] - 0.5) < 0.015
+    # run 4 gave festival 25 %; run 5 is back at run 3's 60/25/15 (synthesis cost, results/synth_speed.md)
+    assert abs(share["festival"] - 0.15) < 0.015 and abs(share["espeak"] - 0.6) < 0.015
     kal = [v.pitch for v in picks if v.name == "kal_diphone"]
     lo, hi = voices.FESTIVAL_F0_TRAIN
     assert all(lo <= p <= hi for p in kal) and len(set(kal)) > 50
