@@ -6,8 +6,11 @@ the server process peaked at 3.5 GB with them and 5.1 GB without, at the same th
 reading was the py-spy-sampled first level of its call, not the allocator). They are opt-in
 (``EngineConfig.expandable_segments``, setting ``cuda_expandable_segments``) because one GPU test in that call
 saw a CUDA-graph capture invalidated (``cudaErrorStreamCaptureInvalidated``) in a process that had them on,
-which sends the engine to eager mode for good; the cause is not pinned down yet. Captures therefore run
-with fixed segments (``fixed_segments``) while the rest of the process keeps expandable ones.
+which sends the engine to eager mode for good. The likely cause was not the allocator: pooled CUDA streams
+shared by accident between an eager batch and a capture in a process that made many engines (fixed by
+``cuda_streams``); capture tests in a fresh process with expandable segments pass both ways on an H100
+(bench/results/2026-11-22-h100-s5). Captures still run with fixed segments (``fixed_segments``) while the
+rest of the process keeps expandable ones, and the default waits for a gRPC run of today's code with them.
 """
 
 from __future__ import annotations

@@ -98,7 +98,8 @@ class EngineConfig:
     pipeline: bool = True
     # On CUDA, ask the caching allocator for expandable segments unless PYTORCH_CUDA_ALLOC_CONF is set;
     # applied only if the engine is the first CUDA user in its process. Less memory under load (3.5 vs 5.1 GB
-    # on an H200), opt-in until a capture failure seen with them is understood (cuda_memory.py).
+    # on an H200; 3.6 vs 3.9 GB on an H100 in session 5), opt-in until a gRPC run of today's code confirms
+    # them (the capture failure once seen with them most likely came from shared streams; cuda_memory.py).
     expandable_segments: bool = False
     # Python's GIL switch interval for the whole process, in ms, set when the engine starts (0: leave
     # Python's 5 ms). Why: under load the device thread's feature ops waited mostly for the GIL (native
