@@ -96,6 +96,11 @@ class EngineConfig:
     # hypotheses (24 % of the device thread under load, bench/results/2026-11-22-h200-steady). False: each
     # batch finishes on its device thread before the next starts (the behaviour before).
     pipeline: bool = True
+    # Batches a pipelined worker may have queued on the device before it waits for the oldest. Fewer lets
+    # the queue grow while the GPU works, so batches come larger and sort into better-filled graph chunks
+    # (the scheduler's fill was 73 % at ~10-14 items per batch on an H100, bench/PERF_NOTES.md session 5);
+    # more overlaps more host work. For A/B runs: 2 is what every measurement so far ran with.
+    pipeline_depth: int = 2
     # On CUDA, ask the caching allocator for expandable segments unless PYTORCH_CUDA_ALLOC_CONF is set;
     # applied only if the engine is the first CUDA user in its process. Less memory under load (3.5 vs 5.1 GB
     # on an H200; 3.6 vs 3.9 GB on an H100 in session 5), opt-in until a gRPC run of today's code confirms
@@ -200,10 +205,6 @@ def default_model_dir() -> Path:
 class _SegmentJob:
     samples: np.ndarray
     request: DecodeRequest
-
-
-# Batches a pipelined device worker may have queued on the device without waiting for them (engine.pipeline).
-_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -647,7 +648,7 @@ class Engine:
                 return _deliver_now(pending.result())
             in_flight: deque[torch.cuda.Event] = state.in_flight
             in_flight.append(pending.done)
-            while len(in_flight) > _IN_FLIGHT:  # bounds queued work and the memory it holds
+            while len(in_flight) > self._config.pipeline_depth:  # bounds queued work and its memory
                 in_flight.popleft().synchronize()
             built = self._results_pool.submit(pending.result)
             return [_Delivery(built, i) for i in range(len(jobs))]

@@ -100,6 +100,9 @@ class Settings:
     # CUDA: a device worker computes features on a stream of its own and leaves a batch's results (the wait
     # for its copies, the hypotheses) to a results thread while it takes the next batch; false: serial.
     device_pipeline: bool = True
+    # Batches a pipelined device worker may have queued on the GPU before it waits for the oldest (1..8);
+    # fewer lets batches grow while the GPU works. For A/B runs; see EngineConfig.pipeline_depth.
+    device_pipeline_depth: int = 2
     # CUDA: the caching allocator's expandable segments (unless PYTORCH_CUDA_ALLOC_CONF is set): 3.5
     # instead of 5.1 GB under load on an H200, 3.6 instead of 3.9 GB on an H100; opt-in (cuda_memory.py).
     cuda_expandable_segments: bool = False
@@ -272,6 +275,8 @@ def _check(settings: Settings) -> None:
         raise ConfigError(
             f"cuda_graph_token_step: {settings.cuda_graph_token_step} is not a multiple of 8 in 8..256"
         )
+    if not 1 <= settings.device_pipeline_depth <= 8:
+        raise ConfigError(f"device_pipeline_depth: {settings.device_pipeline_depth} is not in 1..8")
     if not 1 <= settings.device_workers <= 16:
         raise ConfigError(f"device_workers: {settings.device_workers} is not in 1..16")
     if not 1.0 <= settings.max_batch_s <= 36000.0:

@@ -95,6 +95,7 @@ def engine_tuning(settings: Settings) -> dict[str, Any]:
         "graph_fused": settings.cuda_graph_fused,
         "graph_token_share": settings.cuda_graph_token_share,
         "pipeline": settings.device_pipeline,
+        "pipeline_depth": settings.device_pipeline_depth,
         "expandable_segments": settings.cuda_expandable_segments,
         "gil_switch_interval_ms": settings.gil_switch_interval_ms,
         "fused_kernels": settings.fused_kernels,

@@ -27,3 +27,15 @@ def test_token_share_reaches_the_graph_settings() -> None:
     settings = load_settings(env={"LINGTING_CUDA_GRAPH_TOKEN_SHARE": "0.4"})
     assert EngineConfig.tuned(**engine_tuning(settings)).graphs.token_share == 0.4
     assert EngineConfig.tuned(**engine_tuning(load_settings(env={}))).graphs.token_share == 0.5
+
+
+def test_pipeline_depth_reaches_the_engine_and_is_checked() -> None:
+    import pytest
+
+    from service.config import ConfigError
+
+    assert EngineConfig.tuned(**engine_tuning(load_settings(env={}))).pipeline_depth == 2
+    settings = load_settings(env={"LINGTING_DEVICE_PIPELINE_DEPTH": "1"})
+    assert EngineConfig.tuned(**engine_tuning(settings)).pipeline_depth == 1
+    with pytest.raises(ConfigError, match="device_pipeline_depth"):
+        load_settings(env={"LINGTING_DEVICE_PIPELINE_DEPTH": "0"})
