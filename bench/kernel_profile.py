@@ -8,6 +8,8 @@ On an H100 the gRPC path now runs at ~90 % of the model-alone throughput with th
 * ``kernels``: torch.profiler over eager forwards: the top CUDA kernels by device time, and the device time
   by operator family (matmul, attention, FSMN convolution, normalisation, element-wise, ...);
 * ``--fused-fsmn``: the same with the Triton FSMN kernel (``EngineConfig.fused_kernels``);
+* ``--fused-norm``: the same with the Triton residual add + LayerNorm kernel (``norm_triton``, off by default
+  in the engine), and whether its packed token ids equal the native path's (the switch off) on this batch;
 * ``compiled`` (``--compile``): the same function through ``torch.compile`` (inductor, static shapes, no
   inductor CUDA graphs), recorded into a CUDA graph of our own as the engine would; compile time, ms per
   batch, and whether its token ids equal eager's.
@@ -126,6 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--min-time-s", type=float, default=2.0)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--fused-fsmn", action="store_true", help="the Triton FSMN kernel (fused_kernels)")
+    parser.add_argument(
+        "--fused-norm", action="store_true", help="the Triton residual add + LayerNorm kernel (norm_triton)"
+    )
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (minutes to compile)")
     parser.add_argument("--compile-mode", default="max-autotune-no-cudagraphs")
     parser.add_argument("--json", type=Path)
@@ -134,7 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from asr_engine.cuda_graphs import token_cap
     from asr_engine.engine import Engine, EngineConfig, _pad_time
+    from asr_engine.models import norm_triton
 
+    norm_triton.set_fused_add_norm(args.fused_norm)  # before the engine is built (and any graph captured)
     device = torch.device("cuda")
     engine = Engine.load(
         args.model_dir,
@@ -155,8 +162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     audio_s = sum(w.numel() for w in waves) / SAMPLE_RATE
     result: dict[str, Any] = {
         "setting": f"batch {args.batch} x {t} frames, token cap {cap}, {args.dtype}"
-        + (", fused FSMN" if args.fused_fsmn else ""),
+        + (", fused FSMN" if args.fused_fsmn else "")
+        + (", fused add+norm" if args.fused_norm else ""),
         "fused_fsmn": args.fused_fsmn,
+        "fused_norm": args.fused_norm,
+        "fused_norm_kernel": args.fused_norm and norm_triton.available(),
         "device_name": torch.cuda.get_device_name(device),
         "torch": torch.__version__,
         "audio_s_per_batch": round(audio_s, 2),
@@ -178,6 +188,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("families %s", result["kernels"]["families"])
     reference = graph_out[0].clone()
     del graph
+    if args.fused_norm:  # the same batch with the switch off: does the kernel change any token?
+        norm_triton.set_fused_add_norm(False)
+        native_ids = eager()[0]
+        norm_triton.set_fused_add_norm(True)
+        result["fused_norm_vs_native"] = {
+            "same_packed_ids": bool(torch.equal(native_ids, reference)),
+            "share_of_equal_entries": round(float((native_ids == reference).float().mean()), 4),
+        }
+        log.info("fused add+norm against native: %s", result["fused_norm_vs_native"])
     write_result(args.json, "kernel_profile", [result])  # kept should the compile run out of time
     if args.compile:
         started = time.perf_counter()

@@ -29,6 +29,7 @@ from asr_engine.models.loader import ModelDir, assign_weights, load_checkpoint
 from asr_engine.models.sanm import (
     SanmEncoder,
     SanmEncoderDims,
+    add_layer_norm,
     frame_mask,
     fsmn_memory,
     key_padding_bias,
@@ -267,10 +268,15 @@ class DecoderLayer(nn.Module):
     def forward(
         self, x: torch.Tensor, valid: torch.Tensor, memory: torch.Tensor, bias: torch.Tensor
     ) -> torch.Tensor:
-        x = self.self_part(x, valid)
-        if self.src_attn is not None:
-            x = x + self.src_attn(self.norm3(x), memory, bias)
-        return x
+        if self.src_attn is None:
+            return self.self_part(x, valid)
+        if self.self_attn is None:
+            x = self.self_part(x, valid)
+            y = self.norm3(x)
+        else:  # self_part's FSMN residual and norm3 as one step (a fused kernel where enabled)
+            t = self.feed_forward(self.norm1(x))
+            x, y = add_layer_norm(x, self.self_attn(self.norm2(t), valid), self.norm3)
+        return x + self.src_attn(y, memory, bias)
 
 
 class ParaformerDecoder(nn.Module):

@@ -27,6 +27,7 @@ __all__ = [
     "SanmEncoderDims",
     "SanmEncoderLayer",
     "SanmFeedForward",
+    "add_layer_norm",
     "depthwise_time_conv",
     "frame_mask",
     "fsmn_memory",
@@ -215,6 +216,47 @@ def masked_depthwise_conv(
     return y.add_(padded[:, :, left : left + t]).transpose(1, 2)
 
 
+def _use_fused_norm(x: torch.Tensor, residual: torch.Tensor, norm: nn.LayerNorm) -> bool:
+    """The Triton add + LayerNorm kernel (``norm_triton``) serves CUDA half-precision inference only.
+
+    float32 keeps FunASR's bit parity, CPUs keep the native path, autograd (training) needs it too, and
+    the kernel takes (B, T, d) tensors of one dtype normalised over d with a weight and a bias. The module
+    is imported only here, so CPU runs never import triton.
+    """
+    if not x.is_cuda or x.dtype not in _HALF or residual.dtype != x.dtype or x.shape != residual.shape:
+        return False
+    if x.dim() != 3 or norm.weight is None or norm.bias is None or norm.normalized_shape != (x.shape[-1],):
+        return False
+    if torch.is_grad_enabled() and (
+        x.requires_grad or residual.requires_grad or norm.weight.requires_grad or norm.bias.requires_grad
+    ):
+        return False
+    from asr_engine.models import norm_triton
+
+    return (
+        norm_triton.available()
+        and norm_triton.fused_add_norm_enabled()
+        and x.shape[-1] <= norm_triton.MAX_WIDTH
+    )
+
+
+def add_layer_norm(
+    x: torch.Tensor, residual: torch.Tensor, norm: nn.LayerNorm
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``s = x + residual`` and ``norm(s)``: the pre-norm step between two sublayers; returns (s, norm(s)).
+
+    Natively the two ops FunASR runs (bit for bit). On CUDA in float16/bfloat16 without autograd, when
+    ``norm_triton.set_fused_add_norm(True)`` turned it on (off by default), one Triton pass computes both:
+    the same s, and the norm in float32 from it with one rounding (may differ from native in the last bit).
+    """
+    if _use_fused_norm(x, residual, norm):
+        from asr_engine.models import norm_triton
+
+        return norm_triton.fused_add_layer_norm(x, residual, norm.weight, norm.bias, norm.eps)
+    s = x + residual
+    return s, norm(s)
+
+
 def depthwise_time_conv(x: torch.Tensor, weight: torch.Tensor, left: int, right: int) -> torch.Tensor:
     """Per-channel convolution over time of x (B, T, d) with ``weight`` (d, 1, K), zero-padded.
 
@@ -272,8 +314,11 @@ class SanmEncoderLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         att = self.self_attn(self.norm1(x), valid, bias)
-        x = x + att if self.in_size == self.size else att
-        return x + self.feed_forward(self.norm2(x))
+        if self.in_size == self.size:
+            x, y = add_layer_norm(x, att, self.norm2)
+        else:
+            x, y = att, self.norm2(att)
+        return x + self.feed_forward(y)
 
 
 class SanmEncoder(nn.Module):
