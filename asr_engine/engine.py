@@ -89,6 +89,9 @@ class EngineConfig:
     # depthwise kernel and strided adds were ~38 % of it (bench/results/2026-11-22-h100-s5-fused). Without
     # triton, on a CPU or in float32 the native ops run whatever this says.
     fused_kernels: bool = True
+    # The fused residual-add + LayerNorm Triton kernel (models/norm_triton.py; same conditions as above), a
+    # process-wide switch set when an engine is made. Off: not yet run on a GPU (an A/B for the next call).
+    fused_add_norm: bool = False
     # On CUDA, overlap a device worker's host work with the GPU: features and the audio upload run on a
     # stream of the worker's own, and a batch decoded through fused CUDA graphs is handed to a results
     # thread (wait for its copies, build the hypotheses) while the worker takes the next batch; at most two
@@ -257,10 +260,11 @@ class Engine:
         self._config = config
         self._frontend = Frontend(self._asr.frontend, device) if self._asr is not None else None
         self._host_memory = HostRegistry()  # buffers batches upload from without staging (page_lock)
-        if device.type == "cuda":  # before any graph records the FSMN path
-            from asr_engine.models import fsmn_triton
+        if device.type == "cuda":  # before any graph records the FSMN and norm paths
+            from asr_engine.models import fsmn_triton, norm_triton
 
             fsmn_triton.set_fused_fsmn(config.fused_kernels)
+            norm_triton.set_fused_add_norm(config.fused_add_norm)
         self._graphs = (
             make_graphs(self._asr, device, config.graphs)
             if config.cuda_graphs and self._asr is not None

@@ -141,14 +141,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from asr_engine.engine import Engine, EngineConfig, _pad_time
     from asr_engine.models import norm_triton
 
-    norm_triton.set_fused_add_norm(args.fused_norm)  # before the engine is built (and any graph captured)
     device = torch.device("cuda")
-    engine = Engine.load(
-        args.model_dir,
-        device="cuda",
-        dtype=args.dtype,
-        config=EngineConfig(vad="none", cuda_graphs=False, fused_kernels=args.fused_fsmn),
+    # Both switches go through the config: making an engine sets the process-wide kernel switches.
+    config = EngineConfig(
+        vad="none", cuda_graphs=False, fused_kernels=args.fused_fsmn, fused_add_norm=args.fused_norm
     )
+    engine = Engine.load(args.model_dir, device="cuda", dtype=args.dtype, config=config)
     model: Any = engine._asr  # a ParaformerModel (this bench builds one)
     utts = sorted(_utterances(args.corpus), key=lambda pair: pair[1].size)
     middle = len(utts) // 2 - args.batch // 2  # a batch of typical length

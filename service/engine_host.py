@@ -99,6 +99,7 @@ def engine_tuning(settings: Settings) -> dict[str, Any]:
         "expandable_segments": settings.cuda_expandable_segments,
         "gil_switch_interval_ms": settings.gil_switch_interval_ms,
         "fused_kernels": settings.fused_kernels,
+        "fused_add_norm": settings.fused_add_norm,
         "device_workers": settings.device_workers,
         "max_batch_s": settings.max_batch_s,
         "batch_wait_ms": settings.batch_wait_ms,

@@ -39,3 +39,9 @@ def test_pipeline_depth_reaches_the_engine_and_is_checked() -> None:
     assert EngineConfig.tuned(**engine_tuning(settings)).pipeline_depth == 1
     with pytest.raises(ConfigError, match="device_pipeline_depth"):
         load_settings(env={"LINGTING_DEVICE_PIPELINE_DEPTH": "0"})
+
+
+def test_fused_add_norm_is_off_by_default_and_reaches_the_engine() -> None:
+    assert not EngineConfig.tuned(**engine_tuning(load_settings(env={}))).fused_add_norm
+    settings = load_settings(env={"LINGTING_FUSED_ADD_NORM": "true"})
+    assert EngineConfig.tuned(**engine_tuning(settings)).fused_add_norm
