@@ -94,10 +94,11 @@ class EngineConfig:
     fused_add_norm: bool = False
     # On CUDA, overlap a device worker's host work with the GPU: features and the audio upload run on a
     # stream of the worker's own, and a batch decoded through fused CUDA graphs is handed to a results
-    # thread (wait for its copies, build the hypotheses) while the worker takes the next batch; at most two
-    # batches per worker are in flight. Why: with one worker the GPU idled during features, upload and
-    # hypotheses (24 % of the device thread under load, bench/results/2026-11-22-h200-steady). False: each
-    # batch finishes on its device thread before the next starts (the behaviour before).
+    # thread (wait for its copies, build the hypotheses) while the worker takes the next batch; at most
+    # ``pipeline_depth`` batches per worker are in flight. Why: with one worker the GPU idled during
+    # features, upload and hypotheses (24 % of the device thread under load,
+    # bench/results/2026-11-22-h200-steady). False: each batch finishes on its device thread before the
+    # next starts (the behaviour before).
     pipeline: bool = True
     # Batches a pipelined worker may have queued on the device before it waits for the oldest. Fewer lets
     # the queue grow while the GPU works, so batches come larger and sort into better-filled graph chunks
