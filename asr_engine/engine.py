@@ -124,6 +124,7 @@ class EngineConfig:
         max_batch_s: float = SchedulerConfig.max_batch_samples / SAMPLE_RATE,
         batch_wait_ms: float = SchedulerConfig.max_wait_ms,
         graph_max_batch: int = max(GraphSettings.batch_buckets),
+        graph_extra_batch: int = 0,
         graph_split: bool = GraphSettings.split_large_batches,
         graph_token_step: int = GraphSettings.token_step,
         graph_fused: bool = GraphSettings.fused,
@@ -131,10 +132,12 @@ class EngineConfig:
         **fields: Any,
     ) -> EngineConfig:
         """From flat settings (the service's): batcher limits in seconds and ms, the largest graphed batch
-        (buckets are the powers of two up to it), whether larger ones replay in chunks, the decoder
+        (buckets are the powers of two up to it, plus ``graph_extra_batch`` when not 0), whether larger
+        ones replay in chunks, the decoder
         graphs' token step, fused or two-graph replays and the fused graphs' token cap per frame, other
         fields by name."""
-        buckets = tuple(1 << i for i in range(max(1, graph_max_batch).bit_length()))
+        powers = {1 << i for i in range(max(1, graph_max_batch).bit_length())}
+        buckets = tuple(sorted(powers | ({graph_extra_batch} if graph_extra_batch > 0 else set())))
         graphs = GraphSettings(
             batch_buckets=buckets,
             split_large_batches=graph_split,

@@ -85,6 +85,9 @@ class Settings:
     # Largest graphed batch (a power of two); a larger batch replays in chunks of it unless
     # cuda_graph_split is off, in which case it runs eagerly (the behaviour before chunking).
     cuda_graph_max_batch: int = 16
+    # One more graphed batch size between the powers of two (0: none), e.g. 12: a batch of 9-12 segments
+    # then pads to 12 rows, not 16. For A/B runs (more shapes to capture); see docs/configuration.md.
+    cuda_graph_extra_batch: int = 0
     cuda_graph_split: bool = True
     # Decoder graphs round their token axis up to a multiple of this (8..256, a multiple of 8): coarser means
     # fewer graphs to capture under varied load, at some padded decoder work.
@@ -272,6 +275,12 @@ def _check(settings: Settings) -> None:
     if settings.cuda_graph_max_batch not in (1, 2, 4, 8, 16, 32, 64, 128, 256):
         raise ConfigError(
             f"cuda_graph_max_batch: {settings.cuda_graph_max_batch} is not a power of two in 1..256"
+        )
+    extra = settings.cuda_graph_extra_batch
+    if extra != 0 and not (2 < extra < settings.cuda_graph_max_batch and extra & (extra - 1)):
+        raise ConfigError(
+            f"cuda_graph_extra_batch: {extra} is not 0 or a size between 2 and cuda_graph_max_batch "
+            f"({settings.cuda_graph_max_batch}) that is not a power of two"
         )
     if not (8 <= settings.cuda_graph_token_step <= 256 and settings.cuda_graph_token_step % 8 == 0):
         raise ConfigError(

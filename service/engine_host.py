@@ -90,6 +90,7 @@ def engine_tuning(settings: Settings) -> dict[str, Any]:
     return {
         "cuda_graphs": settings.cuda_graphs,
         "graph_max_batch": settings.cuda_graph_max_batch,
+        "graph_extra_batch": settings.cuda_graph_extra_batch,
         "graph_split": settings.cuda_graph_split,
         "graph_token_step": settings.cuda_graph_token_step,
         "graph_fused": settings.cuda_graph_fused,

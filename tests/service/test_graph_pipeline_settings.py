@@ -45,3 +45,17 @@ def test_fused_add_norm_is_off_by_default_and_reaches_the_engine() -> None:
     assert not EngineConfig.tuned(**engine_tuning(load_settings(env={}))).fused_add_norm
     settings = load_settings(env={"LINGTING_FUSED_ADD_NORM": "true"})
     assert EngineConfig.tuned(**engine_tuning(settings)).fused_add_norm
+
+
+def test_an_extra_batch_bucket_joins_the_powers_of_two() -> None:
+    import pytest
+
+    from service.config import ConfigError
+
+    default = EngineConfig.tuned(**engine_tuning(load_settings(env={}))).graphs.batch_buckets
+    assert default == (1, 2, 4, 8, 16)
+    settings = load_settings(env={"LINGTING_CUDA_GRAPH_EXTRA_BATCH": "12"})
+    assert EngineConfig.tuned(**engine_tuning(settings)).graphs.batch_buckets == (1, 2, 4, 8, 12, 16)
+    for bad in ("8", "16", "20", "2"):
+        with pytest.raises(ConfigError, match="cuda_graph_extra_batch"):
+            load_settings(env={"LINGTING_CUDA_GRAPH_EXTRA_BATCH": bad})
