@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,7 +55,7 @@ def _utterances(audio_dir: Path, count: int, seed: int) -> list[np.ndarray]:
 def _decode(
     model_dir: Path, dtype: torch.dtype, utts: list[np.ndarray], device: torch.device
 ) -> list[list[int]]:
-    model = load_model(model_dir, device=device, dtype=dtype)
+    model: Any = load_model(model_dir, device=device, dtype=dtype)  # an AsrModel
     frontend = Frontend(model.frontend, device)
     ids: list[list[int]] = []
     with torch.inference_mode():
