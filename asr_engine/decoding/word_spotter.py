@@ -163,8 +163,10 @@ class PieceClasses:
     """Per vocabulary id: how pieces group into words, and which ids may never be replaced.
 
     A piece ``continues`` the word before it when it has no ``▁`` and begins with an ASCII letter or
-    digit, and the piece before it ends with one (``open_end``); anything else (a ``▁`` piece, a CJK
-    character) starts a new word. ``protected`` ids (tags, control pieces) are never part of a replacement.
+    digit, and the piece before it ends with one or is a lone ``▁`` (``open_end``: "▁ y" is the word
+    " y", so a replacement that takes the ``▁`` takes the letter too); anything else (a ``▁`` piece, a
+    CJK character) starts a new word. ``protected`` ids (tags, control pieces) are never part of a
+    replacement.
     """
 
     continues: np.ndarray  # (V,) bool
@@ -177,7 +179,7 @@ class PieceClasses:
             return ch.isascii() and ch.isalnum()
 
         continues = np.asarray([bool(p) and p[0] != "▁" and alnum(p[0]) for p in pieces], dtype=bool)
-        open_end = np.asarray([bool(p) and alnum(p[-1]) for p in pieces], dtype=bool)
+        open_end = np.asarray([bool(p) and (alnum(p[-1]) or p == "▁") for p in pieces], dtype=bool)
         protected = np.zeros(len(pieces), dtype=bool)
         protected[np.asarray(list(protected_ids), dtype=np.int64)] = True
         open_end &= ~protected
@@ -249,7 +251,8 @@ def choose_spots(
     log-prob per frame and ``blank_log_probs`` (T,) the blank's; ``score``/``start`` come from
     ``spot_windows`` over frames ``first_frame:``. Every hypothesis word that a window touches is
     replaced whole; frames of those words outside the window are charged as blanks. Candidates are taken
-    best first; one that overlaps an accepted one (in frames or tokens) is dropped.
+    best first by that charged gain (``Spot.gain``); one that overlaps an accepted one (in frames or
+    tokens) is dropped.
 
     ``min_token_log_prob``: a window is a candidate only where the target's own alignment there averages
     at least this log-prob per token. The comparison with the hypothesis is relative, so a large bonus
@@ -277,12 +280,12 @@ def choose_spots(
     # a target that begins without a word break would glue onto the piece before it: replace whole words
     glues = np.asarray([classes.continues[t.token_ids[0]] for t in targets], dtype=bool)
     t_idx, k_idx = np.nonzero(gains > margin)
-    order = np.lexsort((k_idx, t_idx, -gains[t_idx, k_idx]))
     cost = blank_log_probs - reference  # charge for turning a hypothesis frame into a blank
-    taken: list[Spot] = []
-    covers: list[tuple[int, int, int, int]] = []  # token range and frame span of each accepted spot
-    for o in order:
-        t, k = int(t_idx[o]), int(k_idx[o])
+    # every candidate's gain is settled (the charge for the frames outside its window included) before
+    # any is taken: ranked by the window's score alone, a window that fits well but leaves much of the
+    # words it replaces uncovered would go first and shut out a better replacement of the same words
+    cands: list[tuple[float, int, int, Spot, int, int]] = []
+    for t, k in zip(t_idx.tolist(), k_idx.tolist(), strict=True):
         s, e = int(start[t, k]) + first_frame, t + first_frame
         lo = int(np.searchsorted(last, s, side="left"))
         hi = int(np.searchsorted(first, e, side="right"))
@@ -296,15 +299,20 @@ def choose_spots(
             outside[first[i] : last[i] + 1] = True
         outside[s : e + 1] = False
         gain = float(gains[t, k] + cost[outside].sum())
-        if gain <= margin:
-            continue
+        if gain > margin:
+            spot = Spot(target=k, start=s, end=e, first_token=lo, end_token=hi, gain=gain)
+            cands.append((gain, t, k, spot, lo_frame, hi_frame))
+    taken: list[Spot] = []
+    covers: list[tuple[int, int, int, int]] = []  # token range and frame span of each accepted spot
+    for _, _, _, spot, lo_frame, hi_frame in sorted(cands, key=lambda c: (-c[0], c[1], c[2])):
+        lo, hi = spot.first_token, spot.end_token
         if any(
             (a_lo_frame <= hi_frame and lo_frame <= a_hi_frame) or (hi > lo and a_lo < hi and lo < a_hi)
             for a_lo, a_hi, a_lo_frame, a_hi_frame in covers
         ):
             continue
         covers.append((lo, hi, lo_frame, hi_frame))
-        taken.append(Spot(target=k, start=s, end=e, first_token=lo, end_token=hi, gain=gain))
+        taken.append(spot)
     out: list[int] = []
     at = 0
     for spot in sorted(taken, key=lambda p: (p.first_token, p.start)):
