@@ -258,24 +258,29 @@ class DecoderLayer(nn.Module):
         if src_attn is not None:
             self.norm3 = nn.LayerNorm(d_model, eps=LN_EPS)
 
-    def self_part(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """FFN then FSMN with the layer input as residual (or the FFN output alone without FSMN)."""
+    def _self_terms(self, x: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The two terms of the FFN + FSMN part: (layer input, FSMN of the FFN output), whose sum is the
+        part's output; without FSMN (FFN output, None)."""
         t = self.feed_forward(self.norm1(x))
         if self.self_attn is None:
-            return t
-        return x + self.self_attn(self.norm2(t), valid)
+            return t, None
+        return x, self.self_attn(self.norm2(t), valid)
+
+    def self_part(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """FFN then FSMN with the layer input as residual (or the FFN output alone without FSMN)."""
+        base, fsmn = self._self_terms(x, valid)
+        return base if fsmn is None else base + fsmn
 
     def forward(
         self, x: torch.Tensor, valid: torch.Tensor, memory: torch.Tensor, bias: torch.Tensor
     ) -> torch.Tensor:
         if self.src_attn is None:
             return self.self_part(x, valid)
-        if self.self_attn is None:
-            x = self.self_part(x, valid)
-            y = self.norm3(x)
-        else:  # self_part's FSMN residual and norm3 as one step (a fused kernel where enabled)
-            t = self.feed_forward(self.norm1(x))
-            x, y = add_layer_norm(x, self.self_attn(self.norm2(t), valid), self.norm3)
+        base, fsmn = self._self_terms(x, valid)
+        if fsmn is None:
+            x, y = base, self.norm3(base)
+        else:  # the FSMN residual and norm3 as one step (a fused kernel where enabled)
+            x, y = add_layer_norm(base, fsmn, self.norm3)
         return x + self.src_attn(y, memory, bias)
 
 
