@@ -54,6 +54,19 @@ def arena_directory(total_bytes: int) -> Path | None:
     return None if hasattr(os, "memfd_create") else Path(tempfile.gettempdir())
 
 
+def _reserve(fd: int, size: int, what: str) -> None:
+    """Give the file behind ``fd`` ``size`` bytes of real space, or raise OSError naming ``what``.
+
+    A file system without fallocate gets a sparse file instead, as ``multiprocessing.shared_memory`` makes.
+    """
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise OSError(exc.errno, f"cannot reserve {size >> 20} MiB of {what}") from exc
+        os.ftruncate(fd, size)
+
+
 class SharedArena:
     """A shared mapping of ``size`` bytes backed by the file at ``path``."""
 
@@ -72,14 +85,10 @@ class SharedArena:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             try:
-                os.posix_fallocate(fd, 0, size)
-            except OSError as exc:
-                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
-                    os.unlink(path)
-                    raise OSError(
-                        exc.errno, f"cannot reserve {size >> 20} MiB of shared memory in {path.parent}"
-                    ) from exc
-                os.ftruncate(fd, size)  # a file system without fallocate: sparse, as shared_memory does
+                _reserve(fd, size, f"shared memory in {path.parent}")
+            except OSError:
+                os.unlink(path)
+                raise
             mapping = mmap.mmap(fd, size)
         finally:
             os.close(fd)
@@ -90,14 +99,7 @@ class SharedArena:
         """An anonymous memory file of ``size`` bytes (reserved), named by its ``/proc/<pid>/fd`` path."""
         fd = os.memfd_create(name)
         try:
-            try:
-                os.posix_fallocate(fd, 0, size)
-            except OSError as exc:
-                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
-                    raise OSError(
-                        exc.errno, f"cannot reserve {size >> 20} MiB of memory for an arena"
-                    ) from exc
-                os.ftruncate(fd, size)
+            _reserve(fd, size, "memory for an arena")
             mapping = mmap.mmap(fd, size)
         except BaseException:
             os.close(fd)
