@@ -289,7 +289,7 @@ class Frontend:
     def _all_frames(self, flat: torch.Tensor, sizes: Sequence[int], counts: Sequence[int]) -> torch.Tensor:
         """Log-mel frames of every item, concatenated in item order: (sum counts, n_mels)."""
         cfg = self.config
-        short = [i for i, n in enumerate(sizes) if counts[i] > 0 and n < self._length]
+        short = {i for i, n in enumerate(sizes) if counts[i] > 0 and n < self._length}
         regular = self._regular_frames(flat, sizes, [0 if i in short else c for i, c in enumerate(counts)])
         if not short:  # the usual case: every item with frames has full-length ones, already in order
             return regular
@@ -331,23 +331,16 @@ class Frontend:
         frame_offsets = np.cumsum(counts_np) - counts_np
         within = np.arange(total, dtype=np.int64) - np.repeat(frame_offsets, counts_np)
         starts_np = np.repeat(item_starts, counts_np) + within * self._shift_samples
-        # Rows padded with frames at sample 0 to a size cuFFT has a plan for (``_padded_rows``).
-        chunks = [(lo, min(total, lo + FRAME_CHUNK)) for lo in range(0, total, FRAME_CHUNK)]
-        padded = np.zeros(sum(_padded_rows(hi - lo) for lo, hi in chunks), dtype=np.int64)
-        at = 0
-        for lo, hi in chunks:
-            padded[at : at + hi - lo] = starts_np[lo:hi]
-            at += _padded_rows(hi - lo)
-        starts = torch.from_numpy(padded).to(self.device)
         taps = torch.arange(self._length, device=self.device)
         out = []
-        at = 0
-        for lo, hi in chunks:
-            rows = _padded_rows(hi - lo)
-            frames = flat[starts[at : at + rows, None] + taps[None, :]]
+        for lo in range(0, total, FRAME_CHUNK):
+            count = min(FRAME_CHUNK, total - lo)
+            # Rows padded with frames at sample 0 to a size cuFFT has a plan for (``_padded_rows``).
+            padded = np.zeros(_padded_rows(count), dtype=np.int64)
+            padded[:count] = starts_np[lo : lo + count]
+            frames = flat[torch.from_numpy(padded).to(self.device)[:, None] + taps[None, :]]
             frames.mul_(INT16_SCALE)  # a power of two: exact, as scaling the waveform first
-            out.append(_fbank_frames(frames, cfg.n_mels, cfg.sample_rate, owned=True)[: hi - lo])
-            at += rows
+            out.append(_fbank_frames(frames, cfg.n_mels, cfg.sample_rate, owned=True)[:count])
         return torch.cat(out) if len(out) > 1 else out[0]
 
 
