@@ -133,9 +133,8 @@ class EngineConfig:
     ) -> EngineConfig:
         """From flat settings (the service's): batcher limits in seconds and ms, the largest graphed batch
         (buckets are the powers of two up to it, plus ``graph_extra_batch`` when not 0), whether larger
-        ones replay in chunks, the decoder
-        graphs' token step, fused or two-graph replays and the fused graphs' token cap per frame, other
-        fields by name."""
+        ones replay in chunks, the decoder graphs' token step, fused or two-graph replays and the fused
+        graphs' token cap per frame, other fields by name."""
         powers = {1 << i for i in range(max(1, graph_max_batch).bit_length())}
         buckets = tuple(sorted(powers | ({graph_extra_batch} if graph_extra_batch > 0 else set())))
         graphs = GraphSettings(
@@ -671,13 +670,12 @@ class Engine:
         stream, which keeps running meanwhile. The lengths come from the host's own arithmetic.
         """
         assert self._frontend is not None
-        if prep is None:
-            feats, lengths = self._frontend.joined(*self._waves_on_device(jobs))
-            return _pad_time(feats, self._config.shape_bucket_frames).to(self._dtype), lengths, None
-        run = torch.cuda.current_stream(self._device)
-        with torch.cuda.stream(prep):
+        with torch.cuda.stream(prep):  # no-op without a feature stream
             feats, lengths = self._frontend.joined(*self._waves_on_device(jobs))
             feats = _pad_time(feats, self._config.shape_bucket_frames).to(self._dtype)
+        if prep is None:
+            return feats, lengths, None
+        run = torch.cuda.current_stream(self._device)
         host_lengths = self._frontend.output_lengths([job.samples.size for job in jobs])  # no device read
         run.wait_stream(prep)
         feats.record_stream(run)
