@@ -166,15 +166,22 @@ def fsmn_memory(
 _HALF = (torch.float16, torch.bfloat16)
 
 
-def _use_fused(v: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor) -> bool:
-    """The Triton kernel (``fsmn_triton``) serves CUDA half-precision inference only.
+def _half_inference(x: torch.Tensor, *others: torch.Tensor) -> bool:
+    """What the Triton kernels serve: CUDA half precision (``x``'s) without autograd on any operand.
 
     float32 keeps FunASR's bit parity, CPUs keep the native path, and autograd (training) needs it too.
+    """
+    if not x.is_cuda or x.dtype not in _HALF:
+        return False
+    return not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, *others)))
+
+
+def _use_fused(v: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor) -> bool:
+    """The Triton kernel (``fsmn_triton``) where ``_half_inference`` holds and the switch is on.
+
     The module is imported only here, so CPU runs never import triton.
     """
-    if not v.is_cuda or v.dtype not in _HALF:
-        return False
-    if torch.is_grad_enabled() and (v.requires_grad or mask.requires_grad or weight.requires_grad):
+    if not _half_inference(v, mask, weight):
         return False
     from asr_engine.models import fsmn_triton
 
@@ -198,7 +205,8 @@ def masked_depthwise_conv(
 
     On CUDA in float16/bfloat16 without autograd, a fused Triton kernel (``fsmn_triton``) computes the same
     sum in one pass instead and returns a contiguous (B, T, d) tensor (float32 accumulation, one rounding)
-    when ``fsmn_triton.set_fused_fsmn(True)`` (``EngineConfig.fused_kernels``) turned it on; off by default.
+    when ``fsmn_triton.set_fused_fsmn(True)`` turned it on (an engine does, ``EngineConfig.fused_kernels``,
+    on by default; the module's own switch starts off).
     """
     if _use_fused(v, mask, weight):
         from asr_engine.models import fsmn_triton
@@ -217,19 +225,15 @@ def masked_depthwise_conv(
 
 
 def _use_fused_norm(x: torch.Tensor, residual: torch.Tensor, norm: nn.LayerNorm) -> bool:
-    """The Triton add + LayerNorm kernel (``norm_triton``) serves CUDA half-precision inference only.
-
-    float32 keeps FunASR's bit parity, CPUs keep the native path, autograd (training) needs it too, and
-    the kernel takes (B, T, d) tensors of one dtype normalised over d with a weight and a bias. The module
-    is imported only here, so CPU runs never import triton.
+    """The Triton add + LayerNorm kernel (``norm_triton``) where ``_half_inference`` holds, the switch is
+    on, and the operands fit it: (B, T, d) tensors of one dtype normalised over d with a weight and a bias.
+    The module is imported only here, so CPU runs never import triton.
     """
-    if not x.is_cuda or x.dtype not in _HALF or residual.dtype != x.dtype or x.shape != residual.shape:
+    if residual.dtype != x.dtype or x.shape != residual.shape or x.dim() != 3:
         return False
-    if x.dim() != 3 or norm.weight is None or norm.bias is None or norm.normalized_shape != (x.shape[-1],):
+    if norm.weight is None or norm.bias is None or norm.normalized_shape != (x.shape[-1],):
         return False
-    if torch.is_grad_enabled() and (
-        x.requires_grad or residual.requires_grad or norm.weight.requires_grad or norm.bias.requires_grad
-    ):
+    if not _half_inference(x, residual, norm.weight, norm.bias):
         return False
     from asr_engine.models import norm_triton
 
