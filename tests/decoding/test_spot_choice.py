@@ -5,20 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from asr_engine.decoding.word_spotter import PieceClasses, SpotTarget, spot_hotwords
-
-V = 8
-LOW = np.log(1e-4)
-
-
-def _frames(labels: list[int], extra: dict[int, dict[int, float]]) -> torch.Tensor:
-    """Log-probs (T, V): each frame's label at 0.9, ``extra[t][token]`` at the given probability."""
-    lp = np.full((len(labels), V), LOW, dtype=np.float32)
-    for t, label in enumerate(labels):
-        lp[t, label] = np.log(0.9)
-        for token, p in extra.get(t, {}).items():
-            lp[t, token] = np.log(p)
-    return torch.from_numpy(lp)
+from asr_engine.decoding.word_spotter import SpotTarget, spot_hotwords
+from tests.decoding.spotting import frame_log_probs, piece_classes
 
 
 def test_competing_spots_are_ranked_by_the_gain_they_are_accepted_on() -> None:
@@ -27,10 +15,9 @@ def test_competing_spots_are_ranked_by_the_gain_they_are_accepted_on() -> None:
     # (2 x -9.1); "▁f" fits all three frames a little better than "▁a" and is charged nothing. Before
     # the charge "▁e" leads (30 - 0.7 against 20 + 0.16); after it "▁f" does (20.16 against 11.1), and
     # only the gain after the charge is what a replacement is worth.
-    pieces = ["<unk>", "<|x|>", "▁a", "b", "▁c", "d", "▁e", "▁f"]
-    classes = PieceClasses.from_pieces(pieces, [0, 1])
+    classes = piece_classes()
     labels = [1, 2, 2, 2, 0, 4, 0]
-    lp = _frames(labels, {1: {6: 0.45, 7: 0.95}, 2: {7: 0.95}, 3: {7: 0.95}})
+    lp = torch.from_numpy(frame_log_probs(labels, {1: {6: 0.45, 7: 0.95}, 2: {7: 0.95}, 3: {7: 0.95}}))
     ids = [1, 2, 4]
     targets = [SpotTarget(token_ids=(6,), bonus=30.0), SpotTarget(token_ids=(7,), bonus=20.0)]
     # each alone replaces the word, with the gain that decides it
@@ -46,14 +33,13 @@ def test_competing_spots_are_ranked_by_the_gain_they_are_accepted_on() -> None:
 def test_a_letter_after_a_lone_space_piece_is_one_word_with_it() -> None:
     # "▁ y" renders as the word " y": a replacement that takes the "▁" must take the "y" too, else the
     # letter glues onto the hotword put in its place ("dabrowski" + "y" -> "dabrowskiy")
-    pieces = ["<unk>", "<|x|>", "▁", "y", "▁c", "d", "▁e", "▁f"]
-    classes = PieceClasses.from_pieces(pieces, [0, 1])
+    classes = piece_classes(["<unk>", "<|x|>", "▁", "y", "▁c", "d", "▁e", "▁f"])
     assert classes.word_ids(np.asarray([1, 4, 2, 3, 4])).tolist() == [0, 1, 2, 2, 3]
     # a lone "▁" before a piece that starts no word (a tag, another "▁" word) stays a word of its own
     assert classes.word_ids(np.asarray([2, 4, 2, 1])).tolist() == [0, 1, 2, 3]
     # hypothesis "<|x|> ▁c ▁ y": "▁f ▁e" fits the frames of "▁" (4-5) and no further
     labels = [1, 4, 0, 0, 2, 2, 3, 0]
-    lp = _frames(labels, {4: {7: 0.5}, 5: {6: 0.5}})
+    lp = torch.from_numpy(frame_log_probs(labels, {4: {7: 0.5}, 5: {6: 0.5}}))
     ids = [1, 4, 2, 3]
     target = [SpotTarget(token_ids=(7, 6), bonus=12.0)]
     res = spot_hotwords(lp, ids, target, classes, first_frame=1, min_token_log_prob=-5.0)

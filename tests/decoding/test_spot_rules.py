@@ -2,42 +2,26 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
-from asr_engine.decoding.word_spotter import PieceClasses, SpotTarget, spot_hotwords
+from asr_engine.decoding.word_spotter import SpotTarget, spot_hotwords
 from asr_engine.engine import BUNDLED_DIR
 from asr_engine.models.loader import load_model
 from asr_engine.models.sensevoice import SenseVoiceModel
 from asr_engine.types import Hotword
-
-V = 8
-LOW = np.log(1e-4)
-
-
-def _frames(labels: list[int], weak: dict[int, tuple[int, float]]) -> torch.Tensor:
-    lp = np.full((len(labels), V), LOW, dtype=np.float32)
-    for t, label in enumerate(labels):
-        lp[t, label] = np.log(0.9)
-        if t in weak:
-            lp[t, weak[t][0]] = np.log(weak[t][1])
-    return torch.from_numpy(lp)
-
-
-def _classes() -> PieceClasses:
-    return PieceClasses.from_pieces(["<unk>", "<|x|>", "▁a", "b", "▁c", "d", "▁e", "▁f"], [0, 1])
+from tests.decoding.spotting import frame_log_probs, piece_classes
 
 
 def test_the_floor_keeps_a_large_bonus_from_placing_an_absent_word() -> None:
     # hypothesis "<|x|> ▁a b ▁c ▁e"; over "▁c" (frames 5-7) the target ▁f ▁f is a weak runner-up in the
     # first clip (p 0.05 per token) and absent in the second (1e-4)
     labels = [1, 0, 2, 3, 0, 4, 0, 0, 6, 0]
-    present = _frames(labels, {5: (7, 0.05), 7: (7, 0.05)})
-    absent = _frames(labels, {})
+    present = torch.from_numpy(frame_log_probs(labels, {5: {7: 0.05}, 7: {7: 0.05}}))
+    absent = torch.from_numpy(frame_log_probs(labels))
     ids = [1, 2, 3, 4, 6]
     target = [SpotTarget(token_ids=(7, 7), bonus=12.0)]
-    classes = _classes()
+    classes = piece_classes()
     replaced = (1, 2, 3, 7, 7, 6)
     # without a floor the bonus alone is enough in both
     assert spot_hotwords(present, ids, target, classes, first_frame=1).token_ids == replaced

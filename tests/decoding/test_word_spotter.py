@@ -11,7 +11,6 @@ import torch
 
 from asr_engine.audio import decode_audio
 from asr_engine.decoding.word_spotter import (
-    PieceClasses,
     SpotTarget,
     spot_hotwords,
     spot_windows,
@@ -24,21 +23,9 @@ from asr_engine.models.base import DecodeRequest
 from asr_engine.models.loader import load_model
 from asr_engine.models.sensevoice import PROMPT_FRAMES, SPOT_BONUS_SCALE, SenseVoiceModel
 from asr_engine.types import Hotword
+from tests.decoding.spotting import LOW, frame_log_probs, piece_classes
 
 BLANK = 0
-V = 8
-LOW = np.log(1e-4)
-
-
-def _frames(labels: list[int], *, weak: dict[int, tuple[int, float]] | None = None) -> np.ndarray:
-    """(T, V) log-probs: each frame puts 0.9 on its label; ``weak[t] = (token, p)`` adds a runner-up."""
-    lp = np.full((len(labels), V), LOW, dtype=np.float32)
-    for t, label in enumerate(labels):
-        lp[t, label] = np.log(0.9)
-        if weak and t in weak:
-            token, p = weak[t]
-            lp[t, token] = np.log(p)
-    return lp
 
 
 def _spot(lp: np.ndarray, seqs: list[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
@@ -49,7 +36,7 @@ def _spot(lp: np.ndarray, seqs: list[tuple[int, ...]]) -> tuple[np.ndarray, np.n
 
 def test_a_planted_sequence_is_found_with_its_span() -> None:
     # tokens 3 4 5 planted at frames 5, 6-7, 9 (4 repeated over two frames, a blank between 4 and 5)
-    lp = _frames([0, 1, 0, 2, 0, 3, 4, 4, 0, 5, 0, 0, 6, 0])
+    lp = frame_log_probs([0, 1, 0, 2, 0, 3, 4, 4, 0, 5, 0, 0, 6, 0])
     score, start = _spot(lp, [(3, 4, 5), (3, 5)])
     t = int(np.argmax(score[:, 0]))
     assert (int(start[t, 0]), t) == (5, 9)
@@ -63,7 +50,7 @@ def test_a_planted_sequence_is_found_with_its_span() -> None:
 
 def test_an_absent_sequence_scores_far_below_and_a_weak_one_in_between() -> None:
     # the hypothesis says 1 2 at frames 3 and 5; token 6 is a runner-up (p 0.05) at frame 3, 7 is nowhere
-    lp = _frames([0, 0, 0, 1, 0, 2, 0, 0], weak={3: (6, 0.05), 5: (7, 1e-4)})
+    lp = frame_log_probs([0, 0, 0, 1, 0, 2, 0, 0], {3: {6: 0.05}, 5: {7: 1e-4}})
     score, start = _spot(lp, [(6, 2), (7, 7)])
     t = int(np.argmax(score[:, 0]))
     assert (int(start[t, 0]), t) == (3, 5)
@@ -78,21 +65,15 @@ def test_token_runs_and_repeats() -> None:
     assert last.tolist() == [2, 4, 6]
 
 
-def _classes() -> PieceClasses:
-    #        blank  tag      ▁a    b     ▁c    d     ▁e    ▁f
-    pieces = ["<unk>", "<|x|>", "▁a", "b", "▁c", "d", "▁e", "▁f"]
-    return PieceClasses.from_pieces(pieces, [0, 1])
-
-
 def test_replacement_takes_whole_words_and_keeps_the_rest() -> None:
     # hypothesis "<|x|> ▁a b ▁c ▁e": the target (▁f ▁f) fits the frames of "▁c" only weakly;
     # a bonus makes it win there
     labels = [1, 0, 2, 3, 0, 4, 0, 0, 6, 0]
-    lp = torch.from_numpy(_frames(labels, weak={5: (7, 0.05), 7: (7, 0.05)}))
+    lp = torch.from_numpy(frame_log_probs(labels, {5: {7: 0.05}, 7: {7: 0.05}}))
     ids = [1, 2, 3, 4, 6]
     weak = SpotTarget(token_ids=(7, 7), bonus=0.5)
     strong = SpotTarget(token_ids=(7, 7), bonus=6.0)
-    classes = _classes()
+    classes = piece_classes()
     assert spot_hotwords(lp, ids, [weak], classes, first_frame=1).token_ids == tuple(ids)
     result = spot_hotwords(lp, ids, [strong], classes, first_frame=1)
     assert result.token_ids == (1, 2, 3, 7, 7, 6)
