@@ -286,6 +286,12 @@ def _check(settings: Settings) -> None:
         raise ConfigError(
             f"cuda_graph_token_step: {settings.cuda_graph_token_step} is not a multiple of 8 in 8..256"
         )
+    if not 0.0 < settings.cuda_graph_token_share <= 1.0:
+        raise ConfigError(
+            f"cuda_graph_token_share: {settings.cuda_graph_token_share} is not in (0, 1] tokens per frame"
+        )
+    if not 0.0 <= settings.gil_switch_interval_ms <= 1000.0:
+        raise ConfigError(f"gil_switch_interval_ms: {settings.gil_switch_interval_ms} is not in 0..1000")
     if not 1 <= settings.device_pipeline_depth <= 8:
         raise ConfigError(f"device_pipeline_depth: {settings.device_pipeline_depth} is not in 1..8")
     if not 1 <= settings.device_workers <= 16:

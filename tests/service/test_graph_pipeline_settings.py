@@ -59,3 +59,17 @@ def test_an_extra_batch_bucket_joins_the_powers_of_two() -> None:
     for bad in ("8", "16", "20", "2"):
         with pytest.raises(ConfigError, match="cuda_graph_extra_batch"):
             load_settings(env={"LINGTING_CUDA_GRAPH_EXTRA_BATCH": bad})
+
+
+def test_token_share_and_gil_interval_out_of_range_are_refused() -> None:
+    import pytest
+
+    from service.config import ConfigError
+
+    for bad in ("0", "-0.5", "1.5"):
+        with pytest.raises(ConfigError, match="cuda_graph_token_share"):
+            load_settings(env={"LINGTING_CUDA_GRAPH_TOKEN_SHARE": bad})
+    for bad in ("-1", "2000"):
+        with pytest.raises(ConfigError, match="gil_switch_interval_ms"):
+            load_settings(env={"LINGTING_GIL_SWITCH_INTERVAL_MS": bad})
+    assert load_settings(env={"LINGTING_CUDA_GRAPH_TOKEN_SHARE": "1"}).cuda_graph_token_share == 1.0
