@@ -59,6 +59,8 @@ class SchedulerStats:
     real_samples: int = 0
     oom_splits: int = 0
     busy_s: float = 0.0  # summed over workers: with N workers it may exceed the wall time
+    waited_s: float = 0.0  # summed over items: queue entry to the start of their batch
+    max_wait_s: float = 0.0
     # Batches each worker completed (index = worker); a list, so not a plain counter to subtract.
     worker_batches: list[int] = field(default_factory=list)
 
@@ -75,8 +77,17 @@ class SchedulerStats:
         return (
             f"batches={self.batches} items={self.items} items_per_batch={per_batch:.1f} "
             f"padding_fill={fill:.1%} audio_s={self.real_samples / 16000:.0f} "
-            f"worker_busy={busy:.1%} oom_splits={self.oom_splits}"
+            f"worker_busy={busy:.1%} oom_splits={self.oom_splits} "
+            f"queue_wait_ms_mean={self.mean_wait_ms():.1f} queue_wait_ms_max={self.max_wait_s * 1000:.0f}"
         )
+
+    def mean_wait_ms(self) -> float:
+        """How long an item waited in the queue for its batch, on average (ms).
+
+        Why: with a closed-loop load, a request waits either here (the device is the bound and batches
+        grow) or somewhere before the engine; the mean tells which.
+        """
+        return self.waited_s * 1000 / self.items if self.items else 0.0
 
 
 @dataclass
@@ -253,6 +264,7 @@ class BatchScheduler(Generic[Item, Result]):
     ) -> None:
         items = [p.item for p in batch]
         started = time.perf_counter()
+        waits = [started - p.enqueued for p in batch]
         try:
             results = await loop.run_in_executor(self._executors[worker], self._run_batch, items)
         except BaseException as exc:
@@ -273,6 +285,8 @@ class BatchScheduler(Generic[Item, Result]):
         self.stats.batches += 1
         self.stats.worker_batches[worker] += 1
         self.stats.items += len(batch)
+        self.stats.waited_s += sum(waits)
+        self.stats.max_wait_s = max(self.stats.max_wait_s, *waits)
         self.stats.padded_samples += batch[0].size * len(batch)
         self.stats.real_samples += sum(p.size for p in batch)
         for pending, result in zip(batch, results, strict=True):

@@ -328,8 +328,8 @@ async def _engine_process(spec: _ChildSpec) -> int:
     await server.close()
     await engine.close()
     log.info(
-        "engine process stopped after %d segments; batching: %s",
-        server.segments,
+        "engine process stopped after %s; batching: %s",
+        server.summary(),
         engine.scheduler.stats.summary(time.monotonic() - serving_since),
     )
     return 0

@@ -168,6 +168,10 @@ async def test_remote_engine_gives_the_local_engines_results(
         assert results[0][0] == results[1][0] and len(results[0][0]) == 2
         _same(results[0][1], results[1][1])
         assert served[0].segments - answered >= len(CASES) + len(mine.segments) + 2
+        # The stop log's line: each answered segment spent a positive time in the engine process.
+        assert served[0].served_s > 0
+        count, rest = served[0].summary().split(" segments, ")
+        assert int(count) == served[0].segments and float(rest.split(" ms")[0]) > 0
     finally:
         await remote.close()
 

@@ -125,3 +125,6 @@ async def test_stats_summary_reports_batch_fill_from_the_batches_run() -> None:
     # one batch of two, padded to 1,600 samples each: 2,400 real of 3,200 padded
     assert "batches=1 items=2 items_per_batch=2.0" in line
     assert "padding_fill=75.0%" in line
+    # Both items waited for the 20 ms gathering window (the budget was far from full) before their batch.
+    assert 15.0 <= scheduler.stats.mean_wait_ms() <= scheduler.stats.max_wait_s * 1000
+    assert f"queue_wait_ms_mean={scheduler.stats.mean_wait_ms():.1f}" in line
