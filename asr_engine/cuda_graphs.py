@@ -14,13 +14,17 @@ and a time bucket. Two ways to cut the model into graphs (``GraphSettings.fused`
   time, token bucket), with the token counts read to the host between them to choose the decoder graph.
 
 A batch above the largest batch bucket replays as chunks of that bucket, longest items first, each chunk cut
-to its own longest item. On the fused path every chunk of a batch is queued back to back: copy in, replay,
-copy the outputs the host needs (counts, frame counts, ids, and the CIF weights when an item wants
-timestamps) into fresh page-locked host tensors without waiting; one event after the last chunk is the
-batch's only synchronisation (``PendingDecode``), which the engine waits on off its device thread. Reusing a
-graph's static buffers for a later chunk of the same batch is safe without any host wait: everything runs
-on one stream, so the later chunk's copy-in runs after the earlier chunk's copy-out has read the outputs.
-Anything longer than the time buckets, past the graph budget or on a CPU runs eagerly.
+to its own longest item. With ``GraphSettings.cost_aware_chunks`` (fused path) each shape's replay is timed
+when it is captured, and a batch of any size is cut, longest items first, into the chunks whose measured
+replays cost least in all (``plan_chunks``): 13 items of mixed lengths may run cheaper as a b=4 replay of the
+long ones and a b=8 and a b=1 replay of the shorter ones than as one b=16 replay padded to the longest item,
+or may not (a replay's fixed cost is large); the timings decide. On the fused path every chunk of a batch is
+queued back to back: copy in, replay, copy the outputs the host needs (counts, frame counts, ids, and the CIF
+weights when an item wants timestamps) into fresh page-locked host tensors without waiting; one event after
+the last chunk is the batch's only synchronisation (``PendingDecode``), which the engine waits on off its
+device thread. Reusing a graph's static buffers for a later chunk of the same batch is safe without any host
+wait: everything runs on one stream, so the later chunk's copy-in runs after the earlier chunk's copy-out has
+read the outputs. Anything longer than the time buckets, past the graph budget or on a CPU runs eagerly.
 
 Correct by construction: inputs are copied into static buffers, whatever leaves a replay is copied out
 before the next replay (in stream order), all graphs share one memory pool and keep their static tensors
@@ -56,11 +60,13 @@ from asr_engine.models.base import DecodeRequest, Hypothesis
 from asr_engine.models.paraformer import AcousticOutput, ParaformerModel, token_bucket
 
 __all__ = [
+    "ChunkCost",
     "ChunkPlan",
     "GraphSettings",
     "GraphStats",
     "ParaformerGraphs",
     "PendingDecode",
+    "ShapePrice",
     "batch_bucket",
     "chunk_spans",
     "copy_in",
@@ -76,6 +82,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# Replays timed per captured fused shape (``cost_aware_chunks``), after one untimed replay (a graph's first
+# launch uploads it); the fastest is kept. ~150 shapes at start: a few seconds in all.
+TIMED_REPLAYS = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,6 +139,13 @@ class GraphSettings:
     # Record graphs with fixed allocator segments even where the process uses expandable ones
     # (``cuda_memory.fixed_segments``); False lets the graph pool grow through expandable segments.
     capture_fixed_segments: bool = True
+    # Fused path: time each shape's replay when it is captured (a few replays, the fastest kept; not
+    # counted in ``warm_seconds``) and cut each batch into the chunks whose measured replays cost least in
+    # all (``plan_chunks`` with a cost). Why: under load on an H100 batches held ~10-14 mixed 2-20 s items
+    # and padding (rows up to the bucket, frames up to the longest item) wasted ~25-40 % of the GPU, then
+    # the bound; but a replay's fixed cost is large, so only measured costs can say where a split pays.
+    # Off until A/B-measured on a GPU.
+    cost_aware_chunks: bool = False
 
 
 @dataclass
@@ -142,6 +159,8 @@ class GraphStats:
     static_bytes: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     overflow_items: int = 0  # items above a fused graph's token cap, decoded again eagerly
+    timed: int = 0  # fused shapes whose replay was timed (``cost_aware_chunks``)
+    timing_s: float = 0.0  # host time those timings took
 
     def eager(self, reason: str) -> None:
         self.eager_batches += 1
@@ -150,10 +169,12 @@ class GraphStats:
     def summary(self) -> str:
         """One log line (the engine logs it at stop): where graph time and memory went."""
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(self.reasons.items())) or "none"
+        timed = f" timed={self.timed} timing_s={self.timing_s:.1f}" if self.timed else ""
         return (
             f"captures={self.captures} capture_s={self.capture_s:.1f} "
             f"static_mib={self.static_bytes / 2**20:.0f} replays={self.replays} "
             f"eager_batches={self.eager_batches} overflow_items={self.overflow_items} eager=({reasons})"
+            f"{timed}"
         )
 
 
@@ -220,25 +241,137 @@ class ChunkPlan:
     t: int | None
 
 
-def plan_chunks(lengths: Sequence[int], settings: GraphSettings) -> tuple[list[int], list[ChunkPlan]]:
+# A fused shape's replay cost in ms, ``(b, t) -> ms``, or None where the shape has not been timed.
+ChunkCost = Callable[[int, int], float | None]
+
+
+def plan_chunks(
+    lengths: Sequence[int], settings: GraphSettings, cost: ChunkCost | None = None
+) -> tuple[list[int], list[ChunkPlan]]:
     """The order the batch is replayed in and its chunks.
 
-    A batch within the largest bucket is one chunk in its own order; a larger one is sorted longest first
-    (stable) and cut into chunks of the largest bucket, each cut to its own longest item. Assumes a larger
-    batch may be split (``split_large_batches``; the caller checks).
+    Without ``cost``: a batch within the largest bucket is one chunk in its own order; a larger one is
+    sorted longest first (stable) and cut into chunks of the largest bucket, each cut to its own longest
+    item. Assumes a larger batch may be split (``split_large_batches``; the caller checks).
+
+    With ``cost`` (``cost_aware_chunks``): any batch is sorted longest first (stable) and cut into the
+    contiguous chunks whose shapes cost least in all (``_plan_by_cost``).
     """
+    if cost is not None:
+        return _plan_by_cost(lengths, settings, cost)
     largest = max(settings.batch_buckets)
     n = len(lengths)
     order = list(range(n)) if n <= largest else sorted(range(n), key=lambda i: -lengths[i])
+    return order, _fixed_chunks(order, lengths, 0, n, settings)
+
+
+def _fixed_chunks(
+    order: Sequence[int], lengths: Sequence[int], start: int, stop: int, settings: GraphSettings
+) -> list[ChunkPlan]:
+    """Rows ``[start, stop)`` of ``order`` cut into chunks of the largest bucket, each cut to its own
+    longest item."""
+    largest = max(settings.batch_buckets)
     plans = []
-    for lo, hi in chunk_spans(n, largest):
+    for lo, hi in chunk_spans(stop - start, largest):
+        lo, hi = lo + start, hi + start
         frames = max(1, max(lengths[i] for i in order[lo:hi]))
         b = batch_bucket(hi - lo, settings.batch_buckets)
         assert b is not None  # a chunk never exceeds the largest bucket
         plans.append(
             ChunkPlan(lo, hi, frames, b, time_bucket(frames, settings.frame_bucket, settings.max_frames))
         )
+    return plans
+
+
+def _plan_by_cost(
+    lengths: Sequence[int], settings: GraphSettings, cost: ChunkCost
+) -> tuple[list[int], list[ChunkPlan]]:
+    """Longest first, then the contiguous chunks of at most the largest bucket with the least summed cost
+    of their shapes ``(batch_bucket(size), time_bucket(longest))``, by dynamic programming over the
+    sorted rows (O(n x largest bucket)); ties go to fewer chunks.
+
+    Items too long for every time bucket lead the order and run eagerly whatever chunk holds them; they get
+    chunks of their own (the largest bucket at a time, as without a cost) so they pull no shorter item
+    off its graph. Shapes are priced by ``ShapePrice`` (measured, or estimated from measured ones); where
+    some part of the batch can be priced by no shape, the batch gets the plan without a cost.
+    """
+    n = len(lengths)
+    order = sorted(range(n), key=lambda i: -lengths[i])
+    frames = [max(1, lengths[i]) for i in order]
+    step, top = settings.frame_bucket, settings.max_frames
+    times = [time_bucket(f, step, top) for f in frames]
+    long = sum(t is None for t in times)  # the too-long items, first in the order
+    largest = max(settings.batch_buckets)
+    price = ShapePrice(cost, settings)
+    rows = [0] + [batch_bucket(k, settings.batch_buckets) or largest for k in range(1, largest + 1)]
+    fits = [t or 0 for t in times]  # rows from ``long`` on all have a time bucket
+    # best[j]: the least cost of cutting rows [long, j), in chunks[j] chunks, the last from cut[j].
+    best, chunks, cut = [math.inf] * (n + 1), [0] * (n + 1), [0] * (n + 1)
+    best[long] = 0.0
+    for j in range(long + 1, n + 1):
+        for i in range(max(long, j - largest), j):
+            if best[i] == math.inf:
+                continue
+            ms = price(rows[j - i], fits[i])
+            if ms is None:
+                continue
+            total = best[i] + ms
+            if total < best[j] or (total == best[j] and chunks[i] + 1 < chunks[j]):
+                best[j], chunks[j], cut[j] = total, chunks[i] + 1, i
+    if best[n] == math.inf:
+        return plan_chunks(lengths, settings)
+    spans: list[tuple[int, int]] = []
+    j = n
+    while j > long:
+        spans.append((cut[j], j))
+        j = cut[j]
+    plans = _fixed_chunks(order, lengths, 0, long, settings)
+    plans += [ChunkPlan(lo, hi, frames[lo], rows[hi - lo], fits[lo]) for lo, hi in reversed(spans)]
     return order, plans
+
+
+class ShapePrice:
+    """A shape's replay cost for ``plan_chunks``: measured where ``cost`` knows it, else estimated.
+
+    An unmeasured shape has no graph yet (every captured shape is timed), so choosing it also costs a
+    capture; its estimate therefore leans high. It is the least of (a) the cost of a measured shape at least
+    as large in both axes (a replay's cost grows with its shape) and (b) the cost of a measured shape at most
+    as large, scaled up by the ratio of their ``b * t`` (linear scaling counts that shape's fixed cost again,
+    which overestimates). For each other batch bucket only the nearest measured time bucket above (a) or
+    below (b) is looked at. With neither, None: the shape is not used. Memoised: one batch asks for few
+    shapes, each probing at most (batch buckets x time buckets) entries.
+    """
+
+    def __init__(self, cost: ChunkCost, settings: GraphSettings) -> None:
+        self._cost = cost
+        self._buckets = sorted(settings.batch_buckets)
+        self._step = max(1, settings.frame_bucket)
+        self._first = time_bucket(1, settings.frame_bucket, settings.max_frames) or 1
+        self._max = settings.max_frames
+        self._known: dict[tuple[int, int], float | None] = {}
+
+    def __call__(self, b: int, t: int) -> float | None:
+        if (b, t) not in self._known:
+            measured = self._cost(b, t)
+            self._known[(b, t)] = measured if measured is not None else self._estimate(b, t)
+        return self._known[(b, t)]
+
+    def _estimate(self, b: int, t: int) -> float | None:
+        bounds: list[float] = []
+        for b2 in self._buckets:
+            if b2 >= b:  # (a) the nearest measured time bucket at or above t
+                for t2 in range(t, self._max + 1, self._step):
+                    ms = self._cost(b2, t2)
+                    if ms is not None:
+                        bounds.append(ms)
+                        break
+            if b2 <= b:  # (b) the nearest measured time bucket at or below t, scaled up
+                for t2 in range(t, self._first - 1, -self._step):
+                    ms = self._cost(b2, t2)
+                    if ms is not None:
+                        bounds.append(ms * (b * t) / (b2 * t2))
+                        break
+        return min(bounds, default=None)
 
 
 def in_order(
@@ -342,6 +475,9 @@ class ParaformerGraphs:
         self._acoustic: dict[tuple[int, int], _Acoustic] = {}
         self._decoder: dict[tuple[int, int, int], _Decoder] = {}
         self._fused: dict[tuple[int, int], _Fused] = {}
+        # Measured replay time (ms, the fastest of ``TIMED_REPLAYS``) per fused shape (b, t), filled as
+        # shapes are captured when ``cost_aware_chunks`` is set; ``plan_chunks`` prices chunks with it.
+        self.costs: dict[tuple[int, int], float] = {}
         self._pool: Any = None
         self._lock = threading.Lock()  # one device worker at a time captures or replays
         self._stats_lock = threading.Lock()  # eager counts: also bumped by batches that never take ``_lock``
@@ -396,7 +532,8 @@ class ParaformerGraphs:
         lengths: Sequence[int],
     ) -> PendingDecode:
         """Every chunk copied in, replayed and copied out back to back; one event at the end."""
-        order, plans = plan_chunks(lengths, self.settings)
+        cost = self._cost if self.settings.cost_aware_chunks else None
+        order, plans = plan_chunks(lengths, self.settings, cost)
         feats, feat_lengths = in_order(feats, feat_lengths, order)
         ordered = [requests[i] for i in order]
         copied: list[_Copied] = []
@@ -423,6 +560,10 @@ class ParaformerGraphs:
             return in_batch_order(decoded, order)
 
         return PendingDecode(build, done)
+
+    def _cost(self, b: int, t: int) -> float | None:
+        """A fused shape's measured replay time in ms (read without the lock: one dict lookup)."""
+        return self.costs.get((b, t))
 
     def _fused_entry(self, plan: ChunkPlan) -> tuple[_Fused | None, str]:
         """The chunk's fused graph (captured now if new and within budget), or None and why not."""
@@ -644,11 +785,13 @@ class ParaformerGraphs:
         s = self.settings
         device = self.model.device
         started, before = time.perf_counter(), self.stats.captures
+        timed, timing_s = self.stats.timed, self.stats.timing_s
         reserved = torch.cuda.memory_reserved(device)
         stopped = "all shapes"
         captured: dict[int, list[int]] = {}
         for b, t in warm_plan(s):
-            if time.perf_counter() - started > s.warm_seconds:
+            # Timing replays is left out of the budget, so the setting captures the same shapes either way.
+            if time.perf_counter() - started - (self.stats.timing_s - timing_s) > s.warm_seconds:
                 stopped = f"the time budget ({s.warm_seconds:.0f} s)"
                 break
             if torch.cuda.memory_reserved(device) - reserved > s.warm_memory_mib * 2**20:
@@ -659,11 +802,15 @@ class ParaformerGraphs:
                 break
             captured.setdefault(b, []).append(t)
         shapes = "; ".join(f"batch {b}: frames {ts[0]}-{ts[-1]} ({len(ts)})" for b, ts in captured.items())
+        timings = ""
+        if s.cost_aware_chunks:
+            timings = f", {self.stats.timed - timed} of them timed in {self.stats.timing_s - timing_s:.1f} s"
         log.info(
-            "CUDA graphs: %d fused shapes captured at start in %.1f s, %.0f MiB more reserved, stopped at %s "
-            "[%s]",
+            "CUDA graphs: %d fused shapes captured at start in %.1f s%s, %.0f MiB more reserved, stopped at "
+            "%s [%s]",
             self.stats.captures - before,
             time.perf_counter() - started,
+            timings,
             (torch.cuda.memory_reserved(device) - reserved) / 2**20,
             stopped,
             shapes or "none",
@@ -765,7 +912,33 @@ class ParaformerGraphs:
         entry = _Fused(recorded[0], feats, lengths, packed, weights, cap)
         self.stats.static_bytes += _nbytes(feats, lengths, packed, weights)
         self._fused[(b, t)] = entry
+        if self.settings.cost_aware_chunks:
+            self._time_replay(b, t, entry.graph)
         return entry
+
+    def _time_replay(self, b: int, t: int, graph: torch.cuda.CUDAGraph) -> None:
+        """``costs[(b, t)]``: the fastest of a few replays of a new graph, bracketed by CUDA events on this
+        thread's stream (lock held). The replays run on the captured inputs (zeros at full length): a fused
+        graph's work is fixed by its shape, not its data. One host wait, behind whatever is queued already.
+
+        Safe between a batch's chunks: the graph's static buffers are its own, and the pool's temporaries
+        are rewritten by every replay in stream order anyway.
+        """
+        started = time.perf_counter()
+        stream = torch.cuda.current_stream(self.model.device)
+        graph.replay()  # the first launch uploads the graph: not timed
+        marks = [
+            (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+            for _ in range(TIMED_REPLAYS)
+        ]
+        for begin, end in marks:
+            begin.record(stream)
+            graph.replay()
+            end.record(stream)
+        marks[-1][1].synchronize()
+        self.costs[(b, t)] = min(begin.elapsed_time(end) for begin, end in marks)
+        self.stats.timed += 1
+        self.stats.timing_s += time.perf_counter() - started
 
 
 def make_graphs(model: object, device: torch.device, settings: GraphSettings) -> ParaformerGraphs | None:

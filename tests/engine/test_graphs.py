@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ from asr_engine.cuda_graphs import (
     GraphSettings,
     GraphStats,
     ParaformerGraphs,
+    ShapePrice,
     batch_bucket,
     chunk_spans,
     copy_in,
@@ -92,6 +95,144 @@ def test_plan_chunks_keeps_small_batches_in_order_and_sorts_large_ones() -> None
     assert plans == [ChunkPlan(0, 4, 1, 4, 16), ChunkPlan(4, 5, 1, 1, 16)]
 
 
+# Mixed 2-20 s items in LFR frames (60 ms), as the scheduler's batches under load hold them.
+MIXED = [120, 40, 310, 75, 200, 33, 260, 90, 150, 48, 330, 60, 110]
+BUCKETS = GraphSettings(batch_buckets=(1, 2, 4, 8, 16), frame_bucket=16, max_frames=512)
+
+
+def _linear(fixed: float, per_cell: float) -> Callable[[int, int], float]:
+    """A replay cost of ``fixed`` ms plus ``per_cell`` ms per (row x frame) of the shape."""
+    return lambda b, t: fixed + per_cell * b * t
+
+
+def _check_cover(
+    lengths: list[int], order: list[int], plans: list[ChunkPlan], settings: GraphSettings
+) -> None:
+    """Longest first (stable), contiguous chunks covering every item once, each cut to its longest item."""
+    assert order == sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    assert [p.lo for p in plans] == [0] + [p.hi for p in plans[:-1]] and plans[-1].hi == len(lengths)
+    for p in plans:
+        assert p.frames == max(1, max(lengths[i] for i in order[p.lo : p.hi]))
+        assert p.b == batch_bucket(p.hi - p.lo, settings.batch_buckets)
+        assert p.t == time_bucket(p.frames, settings.frame_bucket, settings.max_frames)
+
+
+def _cheapest_cut(lengths: list[int], settings: GraphSettings, cost: Callable[[int, int], float]) -> float:
+    """Every contiguous cut of the longest-first order into chunks within the largest bucket, by brute
+    force: the least summed cost."""
+    frames = sorted(lengths, reverse=True)
+    n, largest, best = len(frames), max(settings.batch_buckets), float("inf")
+    for mask in itertools.product((False, True), repeat=n - 1):  # True: a chunk ends after that item
+        ends = [k + 1 for k, end in enumerate(mask) if end] + [n]
+        starts = [0, *ends[:-1]]
+        if any(hi - lo > largest for lo, hi in zip(starts, ends, strict=True)):
+            continue
+        total = 0.0
+        for lo, hi in zip(starts, ends, strict=True):
+            b = batch_bucket(hi - lo, settings.batch_buckets)
+            t = time_bucket(frames[lo], settings.frame_bucket, settings.max_frames)
+            assert b is not None and t is not None
+            total += cost(b, t)
+        best = min(best, total)
+    return best
+
+
+def _plan_cost(plans: list[ChunkPlan], cost: Callable[[int, int], float]) -> float:
+    return sum(cost(p.b, p.t) for p in plans if p.t is not None)
+
+
+def test_cost_aware_plan_splits_a_padded_batch_when_replays_are_cheap_to_start() -> None:
+    cost = _linear(fixed=0.5, per_cell=0.001)
+    order, plans = plan_chunks(MIXED, BUCKETS, cost)
+    _check_cover(MIXED, order, plans, BUCKETS)
+    assert len(plans) > 1
+    one_chunk = cost(16, 336)  # what the plan without a cost replays: b=16 up to the longest item
+    assert _plan_cost(plans, cost) < one_chunk
+    assert _plan_cost(plans, cost) == pytest.approx(_cheapest_cut(MIXED, BUCKETS, cost))
+
+
+def test_cost_aware_plan_keeps_one_chunk_when_a_replay_costs_mostly_its_start() -> None:
+    cost = _linear(fixed=1000.0, per_cell=0.001)
+    order, plans = plan_chunks(MIXED, BUCKETS, cost)
+    _check_cover(MIXED, order, plans, BUCKETS)
+    assert plans == [ChunkPlan(0, 13, 330, 16, 336)]
+    # Above the largest bucket: at least two chunks, and the fewest the cost allows.
+    order, plans = plan_chunks(MIXED * 2, BUCKETS, cost)
+    _check_cover(MIXED * 2, order, plans, BUCKETS)
+    assert len(plans) == 2 and plans[0] == ChunkPlan(0, 16, 330, 16, 336) and plans[1].b == 16
+
+
+def test_cost_aware_plan_is_the_cheapest_cut_for_measured_like_costs() -> None:
+    """Costs shaped like measured ones: a large fixed part, sub-linear in rows (a batch-1 replay is far
+    more than 1/16 of a batch-16 one)."""
+    rows = {1: 1.0, 2: 1.15, 4: 1.4, 8: 2.0, 16: 3.2}
+
+    def cost(b: int, t: int) -> float:
+        return 4.0 + rows[b] * t / 64
+
+    for lengths in (MIXED, MIXED[:7], [500, 20, 20, 20, 20, 20, 20, 20, 20, 20], [16] * 11):
+        order, plans = plan_chunks(lengths, BUCKETS, cost)
+        _check_cover(lengths, order, plans, BUCKETS)
+        assert _plan_cost(plans, cost) == pytest.approx(_cheapest_cut(lengths, BUCKETS, cost))
+    _, plans = plan_chunks([500, 20, 20, 20, 20, 20, 20, 20, 20, 20], BUCKETS, cost)
+    assert [(p.b, p.t) for p in plans] == [(1, 512), (16, 32)]  # the long item alone
+
+
+def test_cost_aware_plan_puts_too_long_items_in_eager_chunks_of_their_own() -> None:
+    settings = GraphSettings(batch_buckets=(1, 2, 4), frame_bucket=16, max_frames=64)
+    lengths = [10, 70, 3, 33, 0, 90, 20]
+    order, plans = plan_chunks(lengths, settings, _linear(fixed=100.0, per_cell=0.01))
+    assert order == [5, 1, 3, 6, 0, 2, 4]
+    # Without a cost the 70- and 90-frame items take two graphable items with them into an eager chunk.
+    # The other five need two replays; the cheaper pair pads the short items, not the 33-frame one.
+    assert plans == [ChunkPlan(0, 2, 90, 2, None), ChunkPlan(2, 4, 33, 2, 48), ChunkPlan(4, 7, 10, 4, 16)]
+    _, plans = plan_chunks([80, 100], settings, _linear(fixed=1.0, per_cell=0.01))
+    assert plans == [ChunkPlan(0, 2, 100, 2, None)]
+    assert plan_chunks([], settings, _linear(fixed=1.0, per_cell=0.01)) == ([], [])
+
+
+def test_cost_aware_plan_without_any_priced_shape_is_the_plan_without_a_cost() -> None:
+    def unknown(b: int, t: int) -> float | None:
+        return None
+
+    for lengths in (MIXED, MIXED * 3, [5]):
+        assert plan_chunks(lengths, BUCKETS, unknown) == plan_chunks(lengths, BUCKETS)
+
+
+def test_shape_price_is_measured_or_a_high_estimate_from_measured_shapes() -> None:
+    settings = GraphSettings(batch_buckets=(1, 2, 4, 8), frame_bucket=16, max_frames=128)
+    measured = {(4, 32): 10.0, (1, 64): 4.0, (8, 128): 30.0}
+    asked: list[tuple[int, int]] = []
+
+    def cost(b: int, t: int) -> float | None:
+        asked.append((b, t))
+        return measured.get((b, t))
+
+    price = ShapePrice(cost, settings)
+    assert price(4, 32) == 10.0 and price(1, 64) == 4.0  # measured
+    assert price(4, 48) == pytest.approx(15.0)  # (4, 32) scaled by 48/32, below (8, 128)'s 30
+    assert price(1, 48) == 4.0  # (1, 64) bounds it from above
+    assert price(2, 16) == pytest.approx(10.0)  # (4, 32) bounds it from above; nothing below it
+    assert price(8, 64) == 30.0  # (8, 128) bounds it, below (1, 64) x 8 = 32 and (4, 32) x 4 = 40
+    asked.clear()
+    assert price(4, 48) == pytest.approx(15.0) and not asked  # memoised
+    lone = ShapePrice(lambda b, t: 7.0 if (b, t) == (1, 128) else None, settings)
+    assert lone(4, 16) is None  # neither above nor below a measured shape: not used
+    assert lone(1, 16) == 7.0 and lone(8, 128) == pytest.approx(7.0 * 8)
+
+
+def test_cost_aware_plan_prefers_measured_small_shapes_over_an_unmeasured_large_one() -> None:
+    """Only batch-1 and batch-4 shapes measured (the warm-up stopped before the rest): an unmeasured b=8
+    shape is priced from them scaled up (here (4, 112) x 2 = 20.96), so the plan keeps to shapes with
+    graphs where they cost less: (4, 112) + (4, 64) = 19.04."""
+    settings = GraphSettings(batch_buckets=(1, 4, 8), frame_bucket=16, max_frames=128)
+    measured = {(1, t): 5.0 + 0.01 * t for t in range(16, 129, 16)}
+    measured |= {(4, t): 6.0 + 0.04 * t for t in range(16, 129, 16)}
+    order, plans = plan_chunks([100, 90, 80, 70, 60, 50, 40, 30], settings, lambda b, t: measured.get((b, t)))
+    _check_cover([100, 90, 80, 70, 60, 50, 40, 30], order, plans, settings)
+    assert [(p.b, p.t) for p in plans] == [(4, 112), (4, 64)]
+
+
 def test_warm_plan_puts_batch_one_then_the_largest_bucket_first() -> None:
     settings = GraphSettings(batch_buckets=(1, 2, 4, 8), warm_frames=(20, 64), frame_bucket=16, max_frames=48)
     times = [32, 48]
@@ -107,6 +248,8 @@ def test_graph_stats_summary_names_captures_memory_and_eager_reasons() -> None:
     line = stats.summary()
     assert "captures=3 capture_s=1.2" in line and "static_mib=3" in line and "replays=7" in line
     assert "overflow_items=2" in line and "token cap overflow: 2" in line and "eager_batches=2" in line
+    assert "timed=" not in line  # replays are timed only with cost_aware_chunks
+    assert "timed=150 timing_s=2.5" in GraphStats(timed=150, timing_s=2.5).summary()
 
 
 def test_static_decode_with_a_token_cap_gives_decode_batch_results_or_flags_the_item(
@@ -336,6 +479,40 @@ def test_fused_warm_up_captures_the_planned_shapes_within_its_budgets(parity_dir
         assert runner.decode_batch(feats, lengths, [DecodeRequest()]) == eager
         assert runner.decode_batch(feats, lengths, [DecodeRequest()]) == eager
     assert runner.stats.captures == before + 1
+
+
+@pytest.mark.gpu
+def test_cost_aware_chunks_time_the_warmed_shapes_and_keep_each_items_ids(parity_dir: Path) -> None:
+    """With ``cost_aware_chunks`` every warmed shape's replay is timed, and a mixed-length batch of seven
+    (one b=8 chunk without it) decodes to the token ids and timestamps it has with the setting off, under
+    the measured costs and under costs that split it into several replays."""
+    family = parity_dir / "paraformer"
+    model = _cuda_model(parity_dir, torch.float32)
+    waves = [file_samples(family / "audio" / n) for n in NAMES]
+    waves += [w[: w.size // 2] for w in waves[:3]]  # 63, 107, 67, 5, 31, 53, 33 frames
+    settings = GraphSettings(batch_buckets=(1, 2, 4, 8), warm_frames=(16, 112))
+    off = ParaformerGraphs(model, settings)
+    on = ParaformerGraphs(model, dataclasses.replace(settings, cost_aware_chunks=True))
+    assert on.warm_up() == len(warm_plan(settings)) == 28
+    assert sorted(on.costs) == sorted(on._fused) == sorted(warm_plan(settings))
+    assert all(ms > 0 for ms in on.costs.values()) and on.stats.timed == 28 and on.stats.timing_s > 0
+    assert "timed=28" in on.stats.summary()
+    with torch.inference_mode():
+        feats, lengths = features(model.frontend, waves, torch.device("cuda"))
+        requests = [DecodeRequest(timestamps=i % 2 == 0) for i in range(len(waves))]
+        expected = off.decode_batch(feats, lengths, requests)
+        assert off.stats.replays == 1 and not off.costs and off.stats.timed == 0
+        measured = on.decode_batch(feats, lengths, requests)
+        # Replays cost in proportion to their rows and frames, no fixed part: one replay per time bucket.
+        on.costs.update({key: float(key[0] * key[1]) for key in on.costs})
+        before = on.stats.replays
+        split = on.decode_batch(feats, lengths, requests)
+        assert on.stats.replays - before > 1
+    for got in (measured, split):
+        assert [h.token_ids for h in got] == [h.token_ids for h in expected]
+        assert [h.words for h in got] == [h.words for h in expected]
+    assert any(h.token_ids for h in expected)
+    assert on.stats.eager_batches == 0 and on.stats.captures == 28  # every shape met was warmed
 
 
 @pytest.mark.gpu
