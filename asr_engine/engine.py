@@ -129,12 +129,14 @@ class EngineConfig:
         graph_token_step: int = GraphSettings.token_step,
         graph_fused: bool = GraphSettings.fused,
         graph_token_share: float = GraphSettings.token_share,
+        graph_cost_aware_chunks: bool = GraphSettings.cost_aware_chunks,
         **fields: Any,
     ) -> EngineConfig:
         """From flat settings (the service's): batcher limits in seconds and ms, the largest graphed batch
         (buckets are the powers of two up to it, plus ``graph_extra_batch`` when not 0), whether larger
-        ones replay in chunks, the decoder graphs' token step, fused or two-graph replays and the fused
-        graphs' token cap per frame, other fields by name."""
+        ones replay in chunks, the decoder graphs' token step, fused or two-graph replays, the fused
+        graphs' token cap per frame and whether they cut batches by measured replay cost, other fields by
+        name."""
         powers = {1 << i for i in range(max(1, graph_max_batch).bit_length())}
         buckets = tuple(sorted(powers | ({graph_extra_batch} if graph_extra_batch > 0 else set())))
         graphs = GraphSettings(
@@ -143,6 +145,7 @@ class EngineConfig:
             token_step=graph_token_step,
             fused=graph_fused,
             token_share=graph_token_share,
+            cost_aware_chunks=graph_cost_aware_chunks,
         )
         return cls(scheduler=SchedulerConfig.for_seconds(max_batch_s, batch_wait_ms), graphs=graphs, **fields)
 

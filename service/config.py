@@ -100,6 +100,10 @@ class Settings:
     # eagerly. Under load at 0.4 ~0.3 % of items overflowed and their eager redos cost the H100 run 19 %
     # of its throughput (16,105x at 0.5 with no redo vs 13,102x, bench/results/2026-11-22-h100-s5-fused).
     cuda_graph_token_share: float = 0.5
+    # Fused graphs: time each shape's replay when it is captured and cut each batch (longest items first)
+    # into the chunks whose measured replays cost least in all, instead of one chunk padded to the next
+    # batch bucket and the longest item. Off until A/B-measured on a GPU; see docs/configuration.md.
+    cuda_graph_cost_aware_chunks: bool = False
     # CUDA: a device worker computes features on a stream of its own and leaves a batch's results (the wait
     # for its copies, the hypotheses) to a results thread while it takes the next batch; false: serial.
     device_pipeline: bool = True

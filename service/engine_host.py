@@ -95,6 +95,7 @@ def engine_tuning(settings: Settings) -> dict[str, Any]:
         "graph_token_step": settings.cuda_graph_token_step,
         "graph_fused": settings.cuda_graph_fused,
         "graph_token_share": settings.cuda_graph_token_share,
+        "graph_cost_aware_chunks": settings.cuda_graph_cost_aware_chunks,
         "pipeline": settings.device_pipeline,
         "pipeline_depth": settings.device_pipeline_depth,
         "expandable_segments": settings.cuda_expandable_segments,

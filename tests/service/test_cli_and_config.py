@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 
@@ -147,6 +148,24 @@ async def test_graph_batch_settings_reach_the_engine_config() -> None:
         load_settings(env={"LINGTING_CUDA_GRAPH_TOKEN_STEP": "12"})
     with pytest.raises(ConfigError, match="cuda_graph_max_batch"):
         load_settings(env={"LINGTING_CUDA_GRAPH_MAX_BATCH": "24"})
+
+
+async def test_cost_aware_chunks_are_off_by_default_and_reach_the_graph_settings(tmp_path: Path) -> None:
+    """cuda_graph_cost_aware_chunks: from the environment or the file to ``GraphSettings``, nothing else."""
+    from asr_engine.engine import EngineConfig
+    from service.engine_host import engine_tuning
+
+    default = EngineConfig.tuned(**engine_tuning(load_settings(env={}))).graphs
+    assert not default.cost_aware_chunks
+    settings = load_settings(env={"LINGTING_CUDA_GRAPH_COST_AWARE_CHUNKS": "true"})
+    graphs = EngineConfig.tuned(**engine_tuning(settings)).graphs
+    assert graphs.cost_aware_chunks
+    assert graphs == dataclasses.replace(default, cost_aware_chunks=True)  # the other graph settings stay
+    config = tmp_path / "lingting.toml"
+    config.write_text("cuda_graph_cost_aware_chunks = true\n")
+    assert load_settings(config, env={}).cuda_graph_cost_aware_chunks
+    with pytest.raises(ConfigError, match="cuda_graph_cost_aware_chunks"):
+        load_settings(env={"LINGTING_CUDA_GRAPH_COST_AWARE_CHUNKS": "sometimes"})
 
 
 async def test_misspelt_environment_settings_are_named(caplog: pytest.LogCaptureFixture) -> None:
