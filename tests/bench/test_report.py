@@ -126,14 +126,18 @@ def test_percentiles_nearest_rank() -> None:
 
 
 def _server_doc(
-    frontends: int, rows: list[dict[str, Any]], date: str, no_itn: bool = False
+    frontends: int,
+    rows: list[dict[str, Any]],
+    date: str,
+    no_itn: bool = False,
+    settings: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     processes = {"supervisor": 1, "engine": 2, **{f"frontend-{i}": 3 + i for i in range(frontends)}}
     return {
         "kind": "grpc",
         "meta": {**_meta("loadgen --serve" + (" --no-itn" if no_itn else "")), "date": date},
         "rows": rows,
-        "server": {"frontends": frontends, "settings": {}, "processes": processes},
+        "server": {"frontends": frontends, "settings": settings or {}, "processes": processes},
     }
 
 
@@ -209,6 +213,25 @@ def test_multiprocess_targets_skip_itn_off_and_ab_and_use_the_newest_single_call
     assert p99.number == 14.0 and p99.met is True and "grpc-idle-warm-all.json" in p99.value
     assert targets["Half of peak load: client p99"].met is False
     assert [d["_file"] for d in run.sub_docs] == ["ab/old-grpc-fe12.json"]
+
+
+def test_throughput_target_counts_only_levels_at_the_defaults(tmp_path: Path) -> None:
+    """A level with a setting changed is a diagnostic; one with only the log level set runs the defaults."""
+    folder = tmp_path / "levels"
+    folder.mkdir()
+    docs = {
+        "grpc-base.json": _server_doc(12, [_mp_row(256, 7500.0, 12)], "2026-11-21 22:10:00Z"),
+        "grpc-tuned.json": _server_doc(
+            12, [_mp_row(256, 9000.0, 12)], "2026-11-21 22:11:00Z", settings={"fused_add_norm": "true"}
+        ),
+        "grpc-again.json": _server_doc(
+            12, [_mp_row(256, 7800.0, 12)], "2026-11-21 22:12:00Z", settings={"log_level": "INFO"}
+        ),
+    }
+    for name, doc in docs.items():
+        (folder / name).write_text(json.dumps(doc))
+    wav = {t.name: t for t in check_targets(load_run(folder))}["gRPC throughput, 16 kHz WAV"]
+    assert wav.number == 7800.0 and "grpc-again.json" in wav.value
 
 
 def test_multiprocess_section_tables_and_plots(tmp_path: Path) -> None:
