@@ -61,6 +61,8 @@ class SchedulerStats:
     busy_s: float = 0.0  # summed over workers: with N workers it may exceed the wall time
     waited_s: float = 0.0  # summed over items: queue entry to the start of their batch
     max_wait_s: float = 0.0
+    cuts: int = 0  # times the queue was taken and cut into batches
+    cut_items: int = 0  # items taken at those cuts, summed
     # Batches each worker completed (index = worker); a list, so not a plain counter to subtract.
     worker_batches: list[int] = field(default_factory=list)
 
@@ -78,7 +80,9 @@ class SchedulerStats:
             f"batches={self.batches} items={self.items} items_per_batch={per_batch:.1f} "
             f"padding_fill={fill:.1%} audio_s={self.real_samples / 16000:.0f} "
             f"worker_busy={busy:.1%} oom_splits={self.oom_splits} "
-            f"queue_wait_ms_mean={self.mean_wait_ms():.1f} queue_wait_ms_max={self.max_wait_s * 1000:.0f}"
+            f"queue_wait_ms_mean={self.mean_wait_ms():.1f} queue_wait_ms_max={self.max_wait_s * 1000:.0f} "
+            f"items_per_cut={self.cut_items / self.cuts if self.cuts else 0.0:.1f} "
+            f"run_ms_mean={self.busy_s * 1000 / self.batches if self.batches else 0.0:.1f}"
         )
 
     def mean_wait_ms(self) -> float:
@@ -239,6 +243,8 @@ class BatchScheduler(Generic[Item, Result]):
             taken.append(pending)
             total += pending.size
         self._queued_samples -= total
+        self.stats.cuts += 1
+        self.stats.cut_items += len(taken)
         return taken
 
     def _cut(self, taken: list[_Pending[Item, Result]]) -> list[list[_Pending[Item, Result]]]:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from asr_engine.engine import Engine, EngineConfig
+from asr_engine.loop_lag import LoopLagProbe
 from asr_engine.models.base import Hypothesis
 from asr_engine.remote.arena import SharedArena
 from asr_engine.remote.wire import (
@@ -50,6 +51,7 @@ class SegmentServer:
         self.served_s = 0.0  # summed over answered segments: arrival to reply, for the log
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[_FrontendConnection] = set()
+        self.loop_lag = LoopLagProbe()  # runs while listening; its figures go into the stop log
 
     def summary(self) -> str:
         """Segments answered and their mean time in this process (arrival to reply), for the stop log.
@@ -58,7 +60,10 @@ class SegmentServer:
         process and everything before and after it.
         """
         mean_ms = self.served_s * 1000 / self.segments if self.segments else 0.0
-        return f"{self.segments} segments, {mean_ms:.1f} ms mean in the engine process"
+        return (
+            f"{self.segments} segments, {mean_ms:.1f} ms mean in the engine process, "
+            f"{self.loop_lag.summary()}"
+        )
 
     @property
     def connections(self) -> int:
@@ -71,8 +76,10 @@ class SegmentServer:
             os.unlink(path)
         self._server = await loop.create_unix_server(lambda: _FrontendConnection(self), path=str(path))
         os.chmod(path, 0o600)
+        self.loop_lag.start()
 
     async def close(self) -> None:
+        await self.loop_lag.stop()
         if self._server is not None:
             self._server.close()
             for connection in list(self._connections):

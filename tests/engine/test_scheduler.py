@@ -128,3 +128,6 @@ async def test_stats_summary_reports_batch_fill_from_the_batches_run() -> None:
     # Both items waited for the 20 ms gathering window (the budget was far from full) before their batch.
     assert 15.0 <= scheduler.stats.mean_wait_ms() <= scheduler.stats.max_wait_s * 1000
     assert f"queue_wait_ms_mean={scheduler.stats.mean_wait_ms():.1f}" in line
+    # One cut took both items; the batch's time in the worker is its run time.
+    assert scheduler.stats.cuts == 1 and "items_per_cut=2.0" in line
+    assert f"run_ms_mean={scheduler.stats.busy_s * 1000:.1f}" in line
