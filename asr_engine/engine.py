@@ -37,6 +37,7 @@ from asr_engine.models.base import AsrModel, DecodeRequest, Hypothesis
 from asr_engine.models.loader import load_model
 from asr_engine.recogniser import ModelFacts, SegmentRecogniser
 from asr_engine.scheduler import BatchScheduler, SchedulerConfig
+from asr_engine.timing import StageClock
 from asr_engine.types import AudioFormat, ModelInfo, Segment, TranscribeOptions, Transcript
 from asr_engine.vad.base import VoiceActivityDetector
 
@@ -289,6 +290,8 @@ class Engine:
         self._post_pool = ThreadPoolExecutor(config.postprocess_threads, thread_name_prefix="asr-post")
         # Pipelined batches' results (engine.pipeline): one thread per device worker waits for the copies.
         self._results_pool = ThreadPoolExecutor(config.device_workers, thread_name_prefix="asr-results")
+        # Device threads' wall time per batch stage, for the stop log (device_summary).
+        self.stage_clock = StageClock(("features", "launch", "sync_wait"))
         self._started = False
 
     # ------------------------------------------------------------------ loading
@@ -379,6 +382,8 @@ class Engine:
             )
         if self._graphs is not None:
             parts.append(f"graphs {self._graphs.stats.summary()}")
+        if self.stage_clock.batches:
+            parts.append(f"device thread per batch {self.stage_clock.summary()}")
         return "; ".join(parts) or str(self._device)
 
     @property
@@ -637,11 +642,13 @@ class Engine:
         """Runs in a device thread: features for the whole batch, then the model, on the worker's stream.
 
         Pipelined, a batch queued through fused graphs returns before its results exist: a results thread
-        waits for them and builds the hypotheses.
+        waits for them and builds the hypotheses. Each stage's wall time goes to ``self.stage_clock``.
         """
         assert self._frontend is not None and self._asr is not None
         state = self._worker_state
         stream: torch.cuda.Stream | None = getattr(state, "stream", None)
+        clock = self.stage_clock
+        started = time.perf_counter()
         with contextlib.ExitStack() as scope:
             scope.enter_context(torch.inference_mode())
             if stream is not None:
@@ -649,17 +656,29 @@ class Engine:
             if self._config.device_workers == 1:
                 scope.enter_context(torch.backends.cudnn.flags(enabled=self._config.cudnn))
             feats, lengths, host_lengths = self._features(jobs, getattr(state, "prep", None))
+            featured = time.perf_counter()
+            clock.add("features", featured - started)
             requests = [job.request for job in jobs]
             if self._graphs is None:
-                return _deliver_now(self._asr.decode_batch(feats, lengths, requests))
+                delivered = _deliver_now(self._asr.decode_batch(feats, lengths, requests))
+                clock.add("launch", time.perf_counter() - featured)
+                clock.batch_done()
+                return delivered
             self._graphs.warm_up()  # the first batch (start's warm-up) captures; others wait
             pending = self._graphs.launch(feats, lengths, requests, host_lengths)
+            launched = time.perf_counter()
+            clock.add("launch", launched - featured)
             if getattr(state, "prep", None) is None or pending.done is None:
-                return _deliver_now(pending.result())
+                delivered = _deliver_now(pending.result())
+                clock.add("sync_wait", time.perf_counter() - launched)
+                clock.batch_done()
+                return delivered
             in_flight: deque[torch.cuda.Event] = state.in_flight
             in_flight.append(pending.done)
             while len(in_flight) > self._config.pipeline_depth:  # bounds queued work and its memory
                 in_flight.popleft().synchronize()
+            clock.add("sync_wait", time.perf_counter() - launched)
+            clock.batch_done()
             built = self._results_pool.submit(pending.result)
             return [_Delivery(built, i) for i in range(len(jobs))]
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from asr_engine.errors import OverloadedError
+from asr_engine.timing import Log2Histogram
 
 __all__ = ["BatchScheduler", "SchedulerConfig", "SchedulerStats"]
 
@@ -62,6 +63,7 @@ class SchedulerStats:
     waited_s: float = 0.0  # summed over items: queue entry to the start of their batch
     max_wait_s: float = 0.0
     cuts: int = 0  # times the queue was taken and cut into batches
+    run_ms: Log2Histogram = field(default_factory=Log2Histogram)  # each batch's time in its worker
     cut_items: int = 0  # items taken at those cuts, summed
     # Batches each worker completed (index = worker); a list, so not a plain counter to subtract.
     worker_batches: list[int] = field(default_factory=list)
@@ -82,7 +84,8 @@ class SchedulerStats:
             f"worker_busy={busy:.1%} oom_splits={self.oom_splits} "
             f"queue_wait_ms_mean={self.mean_wait_ms():.1f} queue_wait_ms_max={self.max_wait_s * 1000:.0f} "
             f"items_per_cut={self.cut_items / self.cuts if self.cuts else 0.0:.1f} "
-            f"run_ms_mean={self.busy_s * 1000 / self.batches if self.batches else 0.0:.1f}"
+            f"run_ms_mean={self.busy_s * 1000 / self.batches if self.batches else 0.0:.1f} "
+            f"run_ms=[{self.run_ms.summary()}]"
         )
 
     def mean_wait_ms(self) -> float:
@@ -287,7 +290,9 @@ class BatchScheduler(Generic[Item, Result]):
             log.exception("batch of %d failed", len(batch))
             _fail(batch, exc)
             return
-        self.stats.busy_s += time.perf_counter() - started
+        ran = time.perf_counter() - started
+        self.stats.busy_s += ran
+        self.stats.run_ms.add(ran * 1000.0)
         self.stats.batches += 1
         self.stats.worker_batches[worker] += 1
         self.stats.items += len(batch)

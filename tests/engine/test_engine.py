@@ -63,6 +63,11 @@ async def test_concurrent_requests_get_their_single_results(engine: Engine, para
     assert [t.text_raw for t in together] == [a.text_raw for a in alone]
     # They really shared batches.
     assert engine.scheduler.stats.batches - batches_before < len(names)
+    # Every batch's device-thread stages were timed (CPU: features and the decode itself; no sync wait).
+    clock = engine.stage_clock
+    assert clock.batches == engine.scheduler.stats.batches
+    assert clock.mean_ms("features") > 0 and clock.mean_ms("launch") > 0
+    assert "device thread per batch features=" in engine.device_summary()
 
 
 async def test_word_timestamps_are_funasr_timestamps(engine: Engine, paraformer_dir: Path) -> None:
