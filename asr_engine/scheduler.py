@@ -63,8 +63,8 @@ class SchedulerStats:
     waited_s: float = 0.0  # summed over items: queue entry to the start of their batch
     max_wait_s: float = 0.0
     cuts: int = 0  # times the queue was taken and cut into batches
-    run_ms: Log2Histogram = field(default_factory=Log2Histogram)  # each batch's time in its worker
     cut_items: int = 0  # items taken at those cuts, summed
+    run_ms: Log2Histogram = field(default_factory=Log2Histogram)  # each batch's time in its worker
     # Batches each worker completed (index = worker); a list, so not a plain counter to subtract.
     worker_batches: list[int] = field(default_factory=list)
 
