@@ -10,7 +10,10 @@ them, this times four ways to get the batch onto the GPU:
 * ``arena``: the arena registered with CUDA (``HostRegistry``, as the engine does), one ``copy_`` per segment;
 * ``arena-unregistered``: the same views, the arena not registered (pageable memory);
 * ``pinned``: the same segments in a torch page-locked tensor, one ``copy_`` per segment;
-* ``joined``: ``torch.cat`` of the views into a page-locked staging tensor, then one copy (session 4's path).
+* ``joined``: ``torch.cat`` of the views into a page-locked staging tensor, then one copy (session 4's path);
+* ``arena-contended``: ``arena`` again while another thread runs pure Python, as the engine's results thread
+  and event loop do. Each ``copy_`` lets go of the GIL and must get it back; a slow ``arena`` says the copy
+  itself is slow, a slow ``arena-contended`` beside a fast ``arena`` says the GIL is.
 
 For each it gives the host time until the calls return (what the device thread pays) and the time until
 the copies are done, as medians over ``--repeats``, plus whether torch sees an arena view as page-locked.
@@ -21,12 +24,14 @@ the copies are done, as medians over ``--repeats``, plus whether torch sees an a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import statistics
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -84,23 +89,26 @@ def _probe(sizes: Sequence[int], repeats: int, device: torch.device) -> dict[str
     flat = torch.empty(sum(sizes), dtype=torch.float32, device=device)
     parts = flat.split(list(sizes))
 
-    def per_segment(sources: Sequence[torch.Tensor]) -> Callable[[], object]:
+    def per_segment(sources: Sequence[np.ndarray | torch.Tensor]) -> Callable[[], object]:
+        """One ``copy_`` per segment; numpy views are wrapped inside the timing, as the engine does."""
+
         def upload() -> None:
             for part, source in zip(parts, sources, strict=True):
-                part.copy_(source, non_blocking=True)
+                tensor = torch.from_numpy(source) if isinstance(source, np.ndarray) else source
+                part.copy_(tensor, non_blocking=True)
 
         return upload
 
-    unregistered = [torch.from_numpy(view) for view in views]
     rows: dict[str, object] = {
-        "arena-unregistered": _time(per_segment(unregistered), device, repeats),
-        "arena_view_is_pinned_unregistered": bool(unregistered[0].is_pinned()),
+        "arena-unregistered": _time(per_segment(views), device, repeats),
+        "arena_view_is_pinned_unregistered": bool(torch.from_numpy(views[0]).is_pinned()),
     }
     registry = HostRegistry()
     registered = registry.register(arena.array(0, (total + GRAIN) // 4))
     rows["arena_registered"] = registered
     rows["arena_view_is_pinned"] = bool(torch.from_numpy(views[0]).is_pinned())
-    rows["arena"] = _time(per_segment([torch.from_numpy(view) for view in views]), device, repeats)
+    from_arena = per_segment(views)
+    rows["arena"] = _time(from_arena, device, repeats)
     pinned = torch.empty(sum(sizes), dtype=torch.float32, pin_memory=True)
     pinned.copy_(torch.from_numpy(np.concatenate(views)))
     rows["pinned"] = _time(per_segment(pinned.split(list(sizes))), device, repeats)
@@ -111,9 +119,31 @@ def _probe(sizes: Sequence[int], repeats: int, device: torch.device) -> dict[str
         flat.copy_(staging, non_blocking=True)
 
     rows["joined"] = _time(joined, device, repeats)
+    with _python_busy():
+        rows["arena-contended"] = _time(from_arena, device, repeats)
     registry.close()
     arena.close()
     return rows
+
+
+@contextlib.contextmanager
+def _python_busy() -> Iterator[None]:
+    """A thread that holds the GIL for pure-Python work (as building hypotheses does) until the block ends."""
+    stop = threading.Event()
+
+    def spin() -> None:
+        total = 0
+        while not stop.is_set():
+            for value in range(2000):
+                total += value * value
+
+    thread = threading.Thread(target=spin, name="python-busy", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
