@@ -609,7 +609,7 @@ class ParaformerGraphs:
         lengths: Sequence[int],
     ) -> list[Hypothesis]:
         """Hypotheses of the sorted batch from the host copies (after the event); rows that ran no graph
-        or overflowed a token cap are decoded eagerly, together."""
+        or overflowed a token cap are decoded eagerly, one at a time (``_eager_rows``)."""
         decoded: dict[int, Hypothesis] = {}
         redo = list(eager)
         for chunk in copied:
@@ -647,20 +647,29 @@ class ParaformerGraphs:
         lengths: Sequence[int],
     ) -> list[Hypothesis]:
         """Rows of the batch decoded eagerly on a stream of their own (this may be another thread than the
-        one that queued the batch; the batch's event has fired, so its inputs are ready)."""
+        one that queued the batch; the batch's event has fired, so its inputs are ready).
+
+        One row at a time, each cut to its own frame bucket: exactly what the row gets when it comes alone.
+        Why: which rows run eagerly together depends on how the scheduler happened to cut the batch, and an
+        eager batch of several rows is not bitwise a batch of one on a GPU (matrix-product kernels differ by
+        shape), so a 65 s item's ids once differed between a batch and alone (session 6,
+        bench/results/2026-11-22-h100-s6-kernels). Such rows are rare: items longer than every graph and
+        items over a fused graph's token cap.
+        """
         device = self.model.device
         stream: torch.cuda.Stream | None = getattr(self._eager, "stream", None)
         if stream is None:
             stream = self._eager.stream = role_stream(device, f"eager-{threading.current_thread().name}")
         stream.wait_stream(torch.cuda.current_stream(device))
-        frames = max(1, max(lengths[r] for r in rows))
-        frames = min(feats.shape[1], -(-frames // self.settings.frame_bucket) * self.settings.frame_bucket)
+        step = self.settings.frame_bucket
+        hypotheses: list[Hypothesis] = []
         with torch.cuda.stream(stream):
-            index = torch.tensor(list(rows), device=device)
-            x = feats[:, :frames].index_select(0, index)
-            return self.model.decode_batch(
-                x, feat_lengths.index_select(0, index), [requests[r] for r in rows]
-            )
+            for row in rows:
+                frames = min(feats.shape[1], -(-max(1, lengths[row]) // step) * step)
+                index = torch.tensor([row], device=device)
+                x = feats[:, :frames].index_select(0, index)
+                hypotheses += self.model.decode_batch(x, feat_lengths.index_select(0, index), [requests[row]])
+        return hypotheses
 
     def _decode_in_chunks(
         self,
