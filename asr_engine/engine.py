@@ -672,39 +672,33 @@ class Engine:
         assert self._frontend is not None and self._asr is not None
         state = self._worker_state
         stream: torch.cuda.Stream | None = getattr(state, "stream", None)
-        clock = self.stage_clock
-        started = time.perf_counter()
         with contextlib.ExitStack() as scope:
+            lap = scope.enter_context(self.stage_clock.batch())
             scope.enter_context(torch.inference_mode())
             if stream is not None:
                 scope.enter_context(torch.cuda.stream(stream))
             if self._config.device_workers == 1:
                 scope.enter_context(torch.backends.cudnn.flags(enabled=self._config.cudnn))
             feats, lengths, host_lengths = self._features(jobs, getattr(state, "prep", None))
-            featured = time.perf_counter()
-            clock.add("features", featured - started)
+            lap("features")
             requests = [job.request for job in jobs]
             if self._graphs is None:
                 delivered = _deliver_now(self._asr.decode_batch(feats, lengths, requests))
-                clock.add("launch", time.perf_counter() - featured)
-                clock.batch_done()
+                lap("launch")
                 return delivered
             self._graphs.warm_up()  # the first batch (start's warm-up) captures; others wait
-            warmed = time.perf_counter()  # the start-up's captures are not a launch's cost
+            lap.restart()  # the start-up's captures are not a launch's cost
             pending = self._graphs.launch(feats, lengths, requests, host_lengths)
-            launched = time.perf_counter()
-            clock.add("launch", launched - warmed)
+            lap("launch")
             if getattr(state, "prep", None) is None or pending.done is None:
                 delivered = _deliver_now(pending.result())
-                clock.add("sync_wait", time.perf_counter() - launched)
-                clock.batch_done()
+                lap("sync_wait")
                 return delivered
             in_flight: deque[torch.cuda.Event] = state.in_flight
             in_flight.append(pending.done)
             while len(in_flight) > self._config.pipeline_depth:  # bounds queued work and its memory
                 in_flight.popleft().synchronize()
-            clock.add("sync_wait", time.perf_counter() - launched)
-            clock.batch_done()
+            lap("sync_wait")
             built = _BatchResults(self._results_pool.submit(pending.result))
             return [_Delivery(built, i) for i in range(len(jobs))]
 

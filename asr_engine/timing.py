@@ -7,10 +7,12 @@ stage (is one stage occasionally very long?) tells what holds the queue up.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 
-__all__ = ["Log2Histogram", "StageClock"]
+__all__ = ["Laps", "Log2Histogram", "StageClock"]
 
 
 class Log2Histogram:
@@ -58,6 +60,12 @@ class StageClock:
         with self._lock:
             self.batches += 1
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[Laps]:
+        """One batch's stages, timed as laps; the batch counts when the block ends without an error."""
+        yield Laps(self)
+        self.batch_done()
+
     def mean_ms(self, stage: str) -> float:
         return self._totals[stage] * 1000.0 / self.batches if self.batches else 0.0
 
@@ -68,3 +76,20 @@ class StageClock:
                 f"{stage}={self.mean_ms(stage):.1f}ms[{self._histograms[stage].summary()}]"
                 for stage in self._totals
             )
+
+
+class Laps:
+    """Stage times of one batch: each call books the time since the previous one (or the start)."""
+
+    def __init__(self, clock: StageClock) -> None:
+        self._clock = clock
+        self._mark = time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self._clock.add(stage, now - self._mark)
+        self._mark = now
+
+    def restart(self) -> None:
+        """Book the time since the previous lap to no stage (work that is not the batch's own)."""
+        self._mark = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from asr_engine.timing import Log2Histogram, StageClock
 
@@ -33,3 +34,22 @@ def test_stage_clock_means_per_batch_from_several_threads() -> None:
     assert clock.batches == 8
     assert abs(clock.mean_ms("features") - 2.0) < 1e-9 and abs(clock.mean_ms("sync_wait") - 10.0) < 1e-9
     assert clock.summary() == "features=2.0ms[<4:8] sync_wait=10.0ms[<16:8]"
+
+
+def test_a_batch_books_laps_and_counts_only_when_it_ends_without_an_error() -> None:
+    clock = StageClock(("features", "launch"))
+    with clock.batch() as lap:
+        time.sleep(0.002)
+        lap("features")
+        time.sleep(0.05)
+        lap.restart()  # not the batch's own work: booked nowhere
+        lap("launch")
+    assert clock.batches == 1
+    assert clock.mean_ms("features") >= 2.0 and clock.mean_ms("launch") < 40.0
+    try:
+        with clock.batch() as lap:
+            lap("features")
+            raise RuntimeError("out of memory")
+    except RuntimeError:
+        pass
+    assert clock.batches == 1  # the failed batch's stage time is kept, the batch is not counted
