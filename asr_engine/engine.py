@@ -131,6 +131,7 @@ class EngineConfig:
         graph_fused: bool = GraphSettings.fused,
         graph_token_share: float = GraphSettings.token_share,
         graph_cost_aware_chunks: bool = GraphSettings.cost_aware_chunks,
+        batches_ahead: int = SchedulerConfig.batches_ahead,
         **fields: Any,
     ) -> EngineConfig:
         """From flat settings (the service's): batcher limits in seconds and ms, the largest graphed batch
@@ -148,7 +149,8 @@ class EngineConfig:
             token_share=graph_token_share,
             cost_aware_chunks=graph_cost_aware_chunks,
         )
-        return cls(scheduler=SchedulerConfig.for_seconds(max_batch_s, batch_wait_ms), graphs=graphs, **fields)
+        scheduler = SchedulerConfig.for_seconds(max_batch_s, batch_wait_ms, batches_ahead)
+        return cls(scheduler=scheduler, graphs=graphs, **fields)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -740,8 +742,11 @@ class Engine:
             return torch.from_numpy(np.concatenate([job.samples for job in jobs])).to(self._device), sizes
         if all(self._host_memory.covers(job.samples) for job in jobs):
             flat = torch.empty(sum(sizes), dtype=torch.float32, device=self._device)
-            for part, job in zip(flat.split(sizes), jobs, strict=True):
-                part.copy_(torch.from_numpy(job.samples), non_blocking=True)
+            # One call queues every segment's copy: a ``copy_`` each let go of the GIL and waited to get it
+            # back per segment (~150 us each under load, 26 % of the device thread, s6-spy).
+            torch._foreach_copy_(
+                list(flat.split(sizes)), [torch.from_numpy(job.samples) for job in jobs], non_blocking=True
+            )
             return flat, sizes
         staging = self._pinned_staging(sum(sizes))
         # torch.cat, not np.concatenate: it lets go of the GIL while it copies (~40 MB for a full batch),

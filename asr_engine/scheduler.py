@@ -9,6 +9,10 @@ one batch at a time; N workers run up to N at once, which lets one thread launch
 another waits on the device (the GIL is released while blocking in CUDA). A CUDA out-of-memory error
 splits the batch in two and retries each half on the same worker; a batch of one that still fails fails
 only its own request. Nothing that enters the queue is dropped: every future gets a result or an exception.
+
+With ``batches_ahead`` a worker hands its thread the next batch while one still runs, but only a full one
+(a cut batch waiting, or a full budget queued): the thread then starts it the moment the previous ends,
+without waiting for the event loop to see that end and hand the next one over.
 """
 
 from __future__ import annotations
@@ -43,11 +47,19 @@ class SchedulerConfig:
     max_batch_items: int = 256
     max_wait_ms: float = 2.0
     max_queued_samples: int = 16000 * 3600 * 4  # four hours of audio waiting, then OverloadedError
+    # Full batches a worker may queue on its thread behind the running one (0: the next batch is chosen
+    # when the previous has ended). Why: under load the device thread idled 17.5 % between batches,
+    # waiting for the event loop to take its results and hand the next batch over (an H100 py-spy,
+    # bench/results/2026-11-22-h100-s6-spy). Only full batches go ahead, so batching at lower load, where
+    # a batch grows while the previous runs, is unchanged.
+    batches_ahead: int = 0
 
     @classmethod
-    def for_seconds(cls, max_batch_s: float, max_wait_ms: float) -> SchedulerConfig:
+    def for_seconds(cls, max_batch_s: float, max_wait_ms: float, batches_ahead: int = 0) -> SchedulerConfig:
         """The defaults with the batch budget given in seconds of padded audio and the gathering wait."""
-        return cls(max_batch_samples=int(max_batch_s * 16000), max_wait_ms=max_wait_ms)
+        return cls(
+            max_batch_samples=int(max_batch_s * 16000), max_wait_ms=max_wait_ms, batches_ahead=batches_ahead
+        )
 
 
 @dataclass
@@ -195,25 +207,69 @@ class BatchScheduler(Generic[Item, Result]):
         """One worker: the next cut batch, or a new cut of the queue when none is waiting.
 
         All workers run on the event loop's thread, so the queue and the cut list need no lock; the only
-        awaits are the gathering wait and the batch itself, after which the state is re-checked.
+        awaits are the gathering wait and the batch itself, after which the state is re-checked. With
+        ``batches_ahead`` the worker's batches run as tasks (at most ``1 + batches_ahead``), which the
+        worker's one thread takes in order; cancelling the worker cancels them, failing their items.
+        """
+        loop = asyncio.get_running_loop()
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                batch = await (self._next_full_batch(running) if running else self._next_batch())
+                if not batch:
+                    continue
+                if not self._config.batches_ahead:
+                    await self._run(loop, worker, batch)
+                    continue
+                task = loop.create_task(self._run(loop, worker, batch))
+                running.add(task)
+                task.add_done_callback(functools.partial(self._batch_ended, running))
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+
+    async def _next_batch(self) -> list[_Pending[Item, Result]]:
+        """For an idle worker: the next cut batch, else a cut of the queue after the gathering wait."""
+        assert self._wakeup is not None
+        if not self._ready:
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                return []
+            await self._gather_more()
+            if not self._ready and self._queue:  # another worker may have cut meanwhile
+                self._ready.extend(self._cut(self._take()))
+            if not self._ready:
+                return []
+        return [p for p in self._ready.popleft() if not p.future.cancelled()]
+
+    async def _next_full_batch(self, running: set[asyncio.Task[None]]) -> list[_Pending[Item, Result]]:
+        """For a worker with batches in its thread: a full batch to queue behind them, if there is room.
+
+        Otherwise waits for the next change (a submit or a batch's end both set the wake-up) and returns
+        nothing, so that the caller looks again.
         """
         assert self._wakeup is not None
-        loop = asyncio.get_running_loop()
-        while True:
-            if not self._ready:
-                if not self._queue:
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
-                    continue
-                await self._gather_more()
-                if not self._ready and self._queue:  # another worker may have cut meanwhile
-                    self._ready.extend(self._cut(self._take()))
-                if not self._ready:
-                    continue
-            batch = self._ready.popleft()
-            live = [p for p in batch if not p.future.cancelled()]
-            if live:
-                await self._run(loop, worker, live)
+        if len(running) > self._config.batches_ahead or not (self._ready or self._budget_full()):
+            self._wakeup.clear()
+            await self._wakeup.wait()
+            return []
+        if not self._ready:
+            self._ready.extend(self._cut(self._take()))
+        return [p for p in self._ready.popleft() if not p.future.cancelled()]
+
+    def _budget_full(self) -> bool:
+        return (
+            self._queued_samples >= self._config.max_batch_samples
+            or len(self._queue) >= self._config.max_batch_items
+        )
+
+    def _batch_ended(self, running: set[asyncio.Task[None]], task: asyncio.Task[None]) -> None:
+        running.discard(task)
+        if self._wakeup is not None:
+            self._wakeup.set()  # the worker that ran it may take the next batch now
 
     async def _gather_more(self) -> None:
         """Wait up to max_wait_ms for company, unless the budget is already full.
@@ -225,10 +281,7 @@ class BatchScheduler(Generic[Item, Result]):
         if not self._queue:
             return
         deadline = self._queue[0].enqueued + self._config.max_wait_ms / 1000.0
-        while (
-            self._queued_samples < self._config.max_batch_samples
-            and len(self._queue) < self._config.max_batch_items
-        ):
+        while not self._budget_full():
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
                 break
@@ -268,14 +321,23 @@ class BatchScheduler(Generic[Item, Result]):
             batches.append(current)
         return batches
 
+    def _timed_run(self, items: list[Item]) -> tuple[list[Result], float, float]:
+        """In the worker's thread: the batch's results, when the thread started it and how long it ran.
+
+        Timed here, not around the await: a batch queued ahead waits in the thread's queue first.
+        """
+        started = time.perf_counter()
+        results = self._run_batch(items)
+        return results, started, time.perf_counter() - started
+
     async def _run(
         self, loop: asyncio.AbstractEventLoop, worker: int, batch: list[_Pending[Item, Result]]
     ) -> None:
         items = [p.item for p in batch]
-        started = time.perf_counter()
-        waits = [started - p.enqueued for p in batch]
         try:
-            results = await loop.run_in_executor(self._executors[worker], self._run_batch, items)
+            results, started, ran = await loop.run_in_executor(
+                self._executors[worker], self._timed_run, items
+            )
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):  # close(): the batch's callers must not wait forever
                 _fail(batch, OverloadedError("engine is shutting down", retry_after_s=1.0))
@@ -290,7 +352,7 @@ class BatchScheduler(Generic[Item, Result]):
             log.exception("batch of %d failed", len(batch))
             _fail(batch, exc)
             return
-        ran = time.perf_counter() - started
+        waits = [started - p.enqueued for p in batch]
         self.stats.busy_s += ran
         self.stats.run_ms.add(ran * 1000.0)
         self.stats.batches += 1

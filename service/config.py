@@ -126,6 +126,9 @@ class Settings:
     # how long a lone segment waits for company (latency at low load).
     max_batch_s: float = 600.0
     batch_wait_ms: float = 2.0
+    # Full batches a device worker may queue on its thread behind the running one (0..4; 0: each batch is
+    # chosen when the previous has ended). For A/B runs; see SchedulerConfig.batches_ahead.
+    batches_ahead: int = 0
     # Bearer token of the TenantService; unset disables that service (the CLI still manages tenants).
     admin_token: str | None = None
     api_key_pepper: str | None = None  # HMAC key for stored API key hashes (keep it with the database)
@@ -304,6 +307,8 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"max_batch_s: {settings.max_batch_s} is not in 1..36000 seconds")
     if not 0.0 <= settings.batch_wait_ms <= 1000.0:
         raise ConfigError(f"batch_wait_ms: {settings.batch_wait_ms} is not in 0..1000")
+    if not 0 <= settings.batches_ahead <= 4:
+        raise ConfigError(f"batches_ahead: {settings.batches_ahead} is not in 0..4")
     if settings.frontend_shm_mb < 1:
         raise ConfigError("frontend_shm_mb: must be positive")
     for name in (

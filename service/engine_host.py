@@ -105,6 +105,7 @@ def engine_tuning(settings: Settings) -> dict[str, Any]:
         "device_workers": settings.device_workers,
         "max_batch_s": settings.max_batch_s,
         "batch_wait_ms": settings.batch_wait_ms,
+        "batches_ahead": settings.batches_ahead,
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -131,3 +132,100 @@ async def test_stats_summary_reports_batch_fill_from_the_batches_run() -> None:
     # One cut took both items; the batch's time in the worker is its run time.
     assert scheduler.stats.cuts == 1 and "items_per_cut=2.0" in line
     assert f"run_ms_mean={scheduler.stats.busy_s * 1000:.1f}" in line
+
+
+class GatedRecorder(Recorder):
+    """A batch function whose first batch holds its thread until ``gate`` opens; ``started`` is set by the
+    second batch's start, from the worker thread, so a test can see it while the event loop is blocked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.first_started = threading.Event()
+        self.started = threading.Event()
+
+    def __call__(self, items: Sequence[np.ndarray]) -> list[float]:
+        if not self.first_started.is_set():
+            self.first_started.set()
+            assert self.gate.wait(10.0)
+        else:
+            self.started.set()
+        return super().__call__(items)
+
+
+async def _second_batch_starts_without_the_loop(
+    ahead: int, second_sizes: list[int]
+) -> tuple[bool, list[float]]:
+    """Runs one held batch, queues ``second_sizes`` behind it, then opens the gate while the event loop is
+    blocked: whether the next batch started in that time (only a batch already in the thread can)."""
+    recorder = GatedRecorder()
+    scheduler: BatchScheduler[np.ndarray, float] = BatchScheduler(
+        recorder, SchedulerConfig(max_batch_samples=1000, max_wait_ms=1, batches_ahead=ahead)
+    )
+    await scheduler.start()
+    try:
+        first = scheduler.submit(np.ones(10, dtype=np.float32), 10)
+        while not recorder.first_started.is_set():
+            await asyncio.sleep(0.001)
+        rest = [scheduler.submit(np.full(n, 2, dtype=np.float32), n) for n in second_sizes]
+        for _ in range(20):  # let the worker see the submits
+            await asyncio.sleep(0.001)
+        recorder.gate.set()
+        started_blocked = recorder.started.wait(0.5)  # blocks the loop on purpose
+        results = await asyncio.wait_for(asyncio.gather(first, *rest), 5.0)
+        return started_blocked, results
+    finally:
+        await scheduler.close()
+
+
+async def test_a_full_batch_goes_ahead_into_the_thread_with_batches_ahead() -> None:
+    """With ``batches_ahead=1`` a full batch waiting behind a running one is already in the worker's thread
+    and starts when the running one ends, while the event loop is busy; with 0 it waits for the loop."""
+    ahead, results = await _second_batch_starts_without_the_loop(1, [500, 500])
+    assert ahead and results == [10.0, 1000.0, 1000.0]
+    assert not (await _second_batch_starts_without_the_loop(0, [500, 500]))[0]
+
+
+async def test_a_batch_that_is_not_full_does_not_go_ahead() -> None:
+    """Below a full budget the next batch is chosen when the running one ends (it may still grow)."""
+    ahead, results = await _second_batch_starts_without_the_loop(1, [100])
+    assert not ahead and results == [10.0, 200.0]
+
+
+async def test_batches_ahead_keeps_run_times_to_the_thread_and_fails_queued_batches_on_close() -> None:
+    """A batch queued ahead is timed from its start in the thread, not from its hand-over; closing the
+    scheduler fails the batches still queued, and nothing hangs."""
+    recorder = GatedRecorder()
+    scheduler: BatchScheduler[np.ndarray, float] = BatchScheduler(
+        recorder, SchedulerConfig(max_batch_samples=1000, max_wait_ms=1, batches_ahead=1)
+    )
+    await scheduler.start()
+    first = scheduler.submit(np.ones(10, dtype=np.float32), 10)
+    while not recorder.first_started.is_set():
+        await asyncio.sleep(0.001)
+    queued = [scheduler.submit(np.ones(500, dtype=np.float32), 500) for _ in range(2)]
+    await asyncio.sleep(0.3)  # the second batch waits in the thread's queue meanwhile
+    recorder.gate.set()
+    assert await asyncio.wait_for(asyncio.gather(first, *queued), 5.0) == [10.0, 500.0, 500.0]
+    # The first batch held its thread ~0.3 s; the second ran at once: its waiting is not its run time.
+    assert scheduler.stats.batches == 2 and scheduler.stats.busy_s < 0.3 + 0.2
+    assert scheduler.stats.max_wait_s >= 0.25  # ... it counts as the items' queue wait instead
+
+    recorder = GatedRecorder()
+    scheduler = BatchScheduler(
+        recorder, SchedulerConfig(max_batch_samples=1000, max_wait_ms=1, batches_ahead=1)
+    )
+    await scheduler.start()
+    held = scheduler.submit(np.ones(10, dtype=np.float32), 10)
+    while not recorder.first_started.is_set():
+        await asyncio.sleep(0.001)
+    behind = [scheduler.submit(np.ones(500, dtype=np.float32), 500) for _ in range(2)]
+    await asyncio.sleep(0.02)
+    # close() waits for the held batch's thread, blocking the loop: the gate opens from another thread.
+    threading.Timer(0.1, recorder.gate.set).start()
+    await asyncio.wait_for(scheduler.close(), 5.0)
+    assert not recorder.started.is_set()  # the batch queued behind was cancelled before it started
+    for future in [held, *behind]:
+        assert future.done()
+        with pytest.raises(OverloadedError, match="shutting down"):
+            future.result()

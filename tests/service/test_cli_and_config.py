@@ -107,7 +107,7 @@ async def test_settings_layering(tmp_path: Path) -> None:
 
 
 async def test_batching_settings_reach_the_engine_config() -> None:
-    """max_batch_s / batch_wait_ms: from the environment, range-checked, the batcher's limits."""
+    """max_batch_s / batch_wait_ms / batches_ahead: from the environment, range-checked, the batcher's."""
     from asr_engine.engine import EngineConfig
     from asr_engine.scheduler import SchedulerConfig
     from service.engine_host import engine_tuning
@@ -119,6 +119,11 @@ async def test_batching_settings_reach_the_engine_config() -> None:
     scheduler = config.scheduler
     assert scheduler.max_batch_samples == 120 * 16000 and scheduler.max_wait_ms == 0.5
     assert scheduler.max_batch_items == SchedulerConfig().max_batch_items
+    assert scheduler.batches_ahead == 0  # off unless set
+    ahead = EngineConfig.tuned(**engine_tuning(load_settings(env={"LINGTING_BATCHES_AHEAD": "1"})))
+    assert ahead.scheduler == dataclasses.replace(SchedulerConfig(), batches_ahead=1)
+    with pytest.raises(ConfigError, match="batches_ahead"):
+        load_settings(env={"LINGTING_BATCHES_AHEAD": "5"})
     with pytest.raises(ConfigError, match="max_batch_s"):
         load_settings(env={"LINGTING_MAX_BATCH_S": "0"})
     with pytest.raises(ConfigError, match="batch_wait_ms"):
