@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from asr_engine.errors import ModelLoadError
+from asr_engine.host_memory import upload
 from asr_engine.memo import BuildOnce
 from asr_engine.models.base import FrontendConfig
 
@@ -201,10 +202,10 @@ def _stack_lfr(
     rows, lfr_counts = _lfr_index(counts, lfr_m, lfr_n)
     batch, t_max, _ = rows.shape
     dim = frames.shape[1]
-    lengths = torch.tensor(lfr_counts, dtype=torch.int64, device=frames.device)
+    lengths = upload(np.asarray(lfr_counts, dtype=np.int64), frames.device)
     if frames.shape[0] == 0:
         return frames.new_zeros((batch, t_max, lfr_m * dim)), lengths
-    index = torch.from_numpy(rows.reshape(-1)).to(frames.device)
+    index = upload(rows.reshape(-1), frames.device)
     stacked = frames[index].reshape(batch, t_max, lfr_m * dim)
     return stacked, lengths
 
@@ -324,23 +325,30 @@ class Frontend:
         if total == 0:
             return torch.zeros((0, cfg.n_mels), device=self.device)
         # Each frame's first sample in ``flat``, on the host (the tensor form synced twice per batch in
-        # repeat_interleave on CUDA), uploaded once.
+        # repeat_interleave on CUDA), for all chunks at once, uploaded once without waiting (``upload``).
         sizes_np = np.asarray(sizes, dtype=np.int64)
         counts_np = np.asarray(counts, dtype=np.int64)
         item_starts = np.cumsum(sizes_np) - sizes_np
         frame_offsets = np.cumsum(counts_np) - counts_np
         within = np.arange(total, dtype=np.int64) - np.repeat(frame_offsets, counts_np)
         starts_np = np.repeat(item_starts, counts_np) + within * self._shift_samples
+        # Chunk rows padded with frames at sample 0 to a size cuFFT has a plan for (``_padded_rows``).
+        chunks = [(lo, min(FRAME_CHUNK, total - lo)) for lo in range(0, total, FRAME_CHUNK)]
+        rows = [_padded_rows(count) for _, count in chunks]
+        padded = np.zeros(sum(rows), dtype=np.int64)
+        at = 0
+        for (lo, count), size in zip(chunks, rows, strict=True):
+            padded[at : at + count] = starts_np[lo : lo + count]
+            at += size
+        starts = upload(padded, self.device)
         taps = torch.arange(self._length, device=self.device)
         out = []
-        for lo in range(0, total, FRAME_CHUNK):
-            count = min(FRAME_CHUNK, total - lo)
-            # Rows padded with frames at sample 0 to a size cuFFT has a plan for (``_padded_rows``).
-            padded = np.zeros(_padded_rows(count), dtype=np.int64)
-            padded[:count] = starts_np[lo : lo + count]
-            frames = flat[torch.from_numpy(padded).to(self.device)[:, None] + taps[None, :]]
+        at = 0
+        for (_, count), size in zip(chunks, rows, strict=True):
+            frames = flat[starts[at : at + size, None] + taps[None, :]]
             frames.mul_(INT16_SCALE)  # a power of two: exact, as scaling the waveform first
             out.append(_fbank_frames(frames, cfg.n_mels, cfg.sample_rate, owned=True)[:count])
+            at += size
         return torch.cat(out) if len(out) > 1 else out[0]
 
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-__all__ = ["HostRegistry"]
+__all__ = ["HostRegistry", "upload"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,21 @@ class HostRegistry:
             error = self._unpin(start)
             if error != 0:
                 log.warning("cudaHostUnregister failed with CUDA error %d", error)
+
+
+def upload(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A small host array (an index, lengths) on ``device``, queued on the current stream, not waited for.
+
+    Why: ``torch.from_numpy(a).to("cuda")`` copies from pageable memory, for which CUDA first synchronises
+    the stream, and the blocking ``.to`` then waits for the copy: the device thread sat through everything
+    already queued on its feature stream (the batch's audio upload, the previous fbank chunk) once per
+    index it uploaded. Staged through torch's caching page-locked allocator instead, the copy is queued
+    like any kernel; the allocator keeps the staging block until the copy has run.
+    """
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 def _cuda_register(address: int, nbytes: int) -> int:

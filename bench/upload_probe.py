@@ -13,7 +13,15 @@ them, this times four ways to get the batch onto the GPU:
 * ``joined``: ``torch.cat`` of the views into a page-locked staging tensor, then one copy (session 4's path);
 * ``arena-contended``: ``arena`` again while another thread runs pure Python, as the engine's results thread
   and event loop do. Each ``copy_`` lets go of the GIL and must get it back; a slow ``arena`` says the copy
-  itself is slow, a slow ``arena-contended`` beside a fast ``arena`` says the GIL is.
+  itself is slow, a slow ``arena-contended`` beside a fast ``arena`` says the GIL is;
+* ``arena-foreach`` / ``arena-foreach-contended``: the engine's path since session 7, all the segments'
+  copies queued by one ``torch._foreach_copy_`` call (one GIL hand-off per batch, not one per segment).
+
+Then, with ~2 ms of GPU work already queued on the stream (as the feature stream has the batch's upload
+and fbank chunks queued), a small index (one feature chunk's frame starts) uploaded the two ways:
+``index-pageable`` (``torch.from_numpy(a).to("cuda")``, the features' way before session 7, which waits
+for the queued work) and ``index-upload`` (``host_memory.upload``, staged through page-locked memory and
+not waited for).
 
 For each it gives the host time until the calls return (what the device thread pays) and the time until
 the copies are done, as medians over ``--repeats``, plus whether torch sees an arena view as page-locked.
@@ -37,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr_engine.host_memory import HostRegistry
+from asr_engine.host_memory import HostRegistry, upload
 from asr_engine.remote.arena import GRAIN, SharedArena
 
 __all__ = ["lay_out", "main"]
@@ -119,11 +127,39 @@ def _probe(sizes: Sequence[int], repeats: int, device: torch.device) -> dict[str
         flat.copy_(staging, non_blocking=True)
 
     rows["joined"] = _time(joined, device, repeats)
+    sources = [torch.from_numpy(view) for view in views]
+
+    def foreach() -> None:
+        torch._foreach_copy_(list(parts), sources, non_blocking=True)
+
+    rows["arena-foreach"] = _time(foreach, device, repeats)
     with _python_busy():
         rows["arena-contended"] = _time(from_arena, device, repeats)
+        rows["arena-foreach-contended"] = _time(foreach, device, repeats)
     registry.close()
     arena.close()
     return rows
+
+
+def _index_probe(repeats: int, device: torch.device) -> dict[str, object]:
+    """A 6,000-row int64 index uploaded behind ~2 ms of queued GPU work, blocking and through ``upload``."""
+    index = np.arange(6000, dtype=np.int64) * 160
+    square = torch.randn(4096, 4096, device=device)
+
+    def busy_then(send: Callable[[], object]) -> Callable[[], object]:
+        def run() -> None:
+            for _ in range(4):
+                _ = square @ square  # queued work; the result is not needed
+            send()
+
+        return run
+
+    queued_only = _time(busy_then(lambda: None), device, repeats)
+    return {
+        "queued_work": queued_only,
+        "index-pageable": _time(busy_then(lambda: torch.from_numpy(index).to(device)), device, repeats),
+        "index-upload": _time(busy_then(lambda: upload(index, device)), device, repeats),
+    }
 
 
 @contextlib.contextmanager
@@ -166,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "device_name": torch.cuda.get_device_name(device),
         "torch": torch.__version__,
         **_probe(sizes, args.repeats, device),
+        **_index_probe(args.repeats, device),
     }
     log.info("%s", result)
     if args.json:

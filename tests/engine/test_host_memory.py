@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from asr_engine.engine import Engine, EngineConfig
-from asr_engine.host_memory import HostRegistry
+from asr_engine.engine import Engine, EngineConfig, _SegmentJob
+from asr_engine.host_memory import HostRegistry, upload
+from asr_engine.models.base import DecodeRequest
 from asr_engine.types import TranscribeOptions
 from tests.models.conftest import file_samples
 
@@ -86,3 +88,27 @@ def test_uploads_from_a_page_locked_buffer_give_the_same_text(parity_dir: Path) 
 
     plain, locked = asyncio.run(both())
     assert plain and locked == plain
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_upload_gives_the_array_on_the_device(device: str) -> None:
+    """``upload``: the same values on the device, from a temporary the caller may drop at once."""
+    rows = np.arange(3 * 7, dtype=np.int64).reshape(3, 7)[:, ::2]  # not contiguous
+    on_device = upload(rows, torch.device(device))
+    del rows
+    assert on_device.device.type == device
+    assert on_device.cpu().tolist() == np.arange(21).reshape(3, 7)[:, ::2].tolist()
+
+
+@pytest.mark.gpu
+def test_a_batch_of_page_locked_segments_uploads_end_to_end(parity_dir: Path) -> None:
+    """Segments lying apart in one registered buffer reach the device laid end to end, in batch order."""
+    engine = Engine.load(parity_dir / "paraformer" / "model", device="cuda", config=EngineConfig(vad="none"))
+    buffer = np.random.default_rng(3).standard_normal(40_000).astype(np.float32)
+    assert engine.page_lock(buffer)
+    views = [buffer[30_000:31_000], buffer[100:5_100], buffer[9_000:9_016]]
+    jobs = [_SegmentJob(view, DecodeRequest()) for view in views]
+    flat, sizes = engine._waves_on_device(jobs)
+    torch.cuda.synchronize()
+    assert sizes == [1_000, 5_000, 16]
+    assert np.array_equal(flat.cpu().numpy(), np.concatenate(views))
