@@ -4,6 +4,10 @@ Applied per utterance with independent random choices: simple reverberation (exp
 impulse response), telephone band (300-3400 Hz) with optional 8-bit mu-law, additive noise (white, pink,
 brown or babble from another utterance of the batch) at 0-30 dB SNR, gain with clipping; then a
 vocal-tract-length warp of the mel axis (VTLP) and SpecAugment-style masks on the LFR features.
+
+Every FFT here runs at ``fft_size`` rows and length (zero rows and samples added, the result cropped), so
+that cuFFT's plans, cached per shape and batch size, recur from step to step instead of being built anew
+for each batch's exact width.
 """
 
 from __future__ import annotations
@@ -11,8 +15,31 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 SR = 16000
+_exact_shapes = False  # True: FFTs at the batch's exact sizes, as before session 7 (an A/B switch)
+
+
+def exact_fft_shapes(on: bool) -> None:
+    """``True``: FFTs at the exact batch sizes and the band table made on the host, as before session 7."""
+    global _exact_shapes
+    _exact_shapes = on
+
+
+def fft_size(n: int) -> int:
+    """``n`` rounded up to one of four sizes per octave (2^k times 1, 1.25, 1.5, 1.75); up to 8 as it is.
+
+    Why: torch caches cuFFT plans per shape, batch size included, and builds a plan for a new shape on the
+    host. A training step's width (its longest utterance) and row counts are new nearly every step; the
+    engine's features lost 38 % of its device thread to this until they padded rows the same way
+    (``asr_engine.features._padded_rows``, bench/PERF_NOTES.md, session 5). The sizes have no prime factor
+    above 7, which cuFFT transforms directly. At most a quarter more work per axis.
+    """
+    if _exact_shapes or n <= 8:
+        return n
+    step = 1 << (n.bit_length() - 3)
+    return -(-n // step) * step
 
 
 def _rand(n: int, lo: float, hi: float, device: torch.device, gen: torch.Generator) -> torch.Tensor:
@@ -26,12 +53,16 @@ def _fft_len(n: int) -> int:
 def colored_noise(
     b: int, n: int, exponent: torch.Tensor, device: torch.device, gen: torch.Generator
 ) -> torch.Tensor:
-    """Noise with power spectrum ~ 1/f^exponent (0 white, 1 pink, 2 brown), unit RMS per row."""
-    white = torch.randn(b, n, device=device, generator=gen)
+    """Noise with power spectrum ~ 1/f^exponent (0 white, 1 pink, 2 brown), unit RMS per row.
+
+    Made ``fft_size(b)`` x ``fft_size(n)`` and cropped to (b, n): a window of the same process.
+    """
+    rows, length = fft_size(b), fft_size(n)
+    white = torch.randn(rows, length, device=device, generator=gen)
     spec = torch.fft.rfft(white, dim=1)
     f = torch.arange(spec.shape[1], device=device).clamp(min=1).float()
-    spec = spec * f[None, :].pow(-exponent[:, None] / 2)
-    x = torch.fft.irfft(spec, n, dim=1)
+    spec = spec * f[None, :].pow(-F.pad(exponent, (0, rows - b))[:, None] / 2)
+    x = torch.fft.irfft(spec, length, dim=1)[:b, :n]
     return x / x.pow(2).mean(dim=1, keepdim=True).sqrt().clamp(min=1e-8)
 
 
@@ -56,7 +87,9 @@ def reverb_rows(x: torch.Tensor, idx: torch.Tensor, gen: torch.Generator) -> tor
     rir = rir / rir.norm(dim=1, keepdim=True).clamp(min=1e-8)
     rir[:, 0] = direct
     m = _fft_len(n + rir_len)
-    y = torch.fft.irfft(torch.fft.rfft(x[idx], m) * torch.fft.rfft(rir, m), m)[:, :n]
+    pad = (0, 0, 0, fft_size(b) - b)  # zero rows: the batch size of the FFTs recurs too
+    spec = torch.fft.rfft(F.pad(x[idx], pad), m) * torch.fft.rfft(F.pad(rir, pad), m)
+    y = torch.fft.irfft(spec, m)[:b, :n]
     y = y * (x[idx].abs().amax(dim=1, keepdim=True) / y.abs().amax(dim=1, keepdim=True).clamp(min=1e-8))
     out = x.clone()
     out[idx] = y
@@ -69,14 +102,23 @@ def telephone(x: torch.Tensor, sel: torch.Tensor, mulaw: torch.Tensor) -> torch.
 
 
 def telephone_rows(x: torch.Tensor, idx: torch.Tensor, mulaw: torch.Tensor) -> torch.Tensor:
-    """``telephone`` of the rows ``idx`` chosen on the host."""
+    """``telephone`` of the rows ``idx`` chosen on the host.
+
+    The band is cut in the spectrum of the rows zero-padded to ``fft_size``; the frequency table is made on
+    the device: made on the host and copied (as ``exact_fft_shapes`` still does), it made every training
+    step wait for the GPU, a blocking copy from pageable memory.
+    """
     if idx.numel() == 0:
         return x
-    n = x.shape[1]
-    spec = torch.fft.rfft(x[idx], dim=1)
-    f = torch.fft.rfftfreq(n, 1 / SR).to(x.device)
+    k, n = idx.numel(), x.shape[1]
+    length = fft_size(n)
+    spec = torch.fft.rfft(F.pad(x[idx], (0, length - n, 0, fft_size(k) - k)), dim=1)
+    if _exact_shapes:
+        f = torch.fft.rfftfreq(length, 1 / SR).to(x.device)
+    else:
+        f = torch.fft.rfftfreq(length, 1 / SR, device=x.device)
     spec = spec * ((f >= 300) & (f <= 3400)).float()[None, :]
-    y = torch.fft.irfft(spec, n, dim=1)
+    y = torch.fft.irfft(spec, length, dim=1)[:k, :n]
     mu = 255.0
     q = torch.sign(y) * torch.log1p(mu * y.abs().clamp(max=1)) / math.log1p(mu)
     q = torch.round(q * 127) / 127

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from asr_engine.features import FRAME_CHUNK, INT16_SCALE, Frontend, _fbank_frames, apply_cmvn
+from recipes.bundled_model import augment
 from recipes.bundled_model.data import Pool
 from recipes.bundled_model.network import LANG_ROWS
 
@@ -168,7 +169,8 @@ def padded_features(
     """The engine's features of every row of a padded batch, equal to ``frontend([x[i, :n_i]])``.
 
     Every utterance must be at least one frame long (the corpus keeps >= 0.1 s). Frame and LFR counts come
-    from the host lengths, so nothing waits for the device.
+    from the host lengths, so nothing waits for the device. The frame rows of each FFT are padded to
+    ``augment.fft_size`` (a batch's exact frame count made cuFFT build a plan nearly every step).
     """
     cfg = frontend.config
     dev = x.device
@@ -187,7 +189,11 @@ def padded_features(
     taps = torch.arange(length, device=dev)
     out = []
     for lo in range(0, total, FRAME_CHUNK):
-        out.append(_fbank_frames(flat[starts[lo : lo + FRAME_CHUNK, None] + taps[None, :]], cfg.n_mels, SR))
+        count = min(FRAME_CHUNK, total - lo)
+        # rows padded with frames at sample 0 (computed, then dropped) to a size whose cuFFT plan recurs
+        first = F.pad(starts[lo : lo + count], (0, augment.fft_size(count) - count))
+        frames = flat[first[:, None] + taps[None, :]]
+        out.append(_fbank_frames(frames, cfg.n_mels, SR, owned=True)[:count])
     frames = torch.cat(out) if len(out) > 1 else out[0]
     lfr_m, lfr_n = cfg.lfr_m, cfg.lfr_n
     t_max = int(((counts_h + lfr_n - 1) // lfr_n).max())

@@ -199,6 +199,13 @@ def build_args() -> argparse.ArgumentParser:
     ap.add_argument("--vtlp-wide-lo", type=float, default=0.82, help="smallest warp factor, those engines")
     ap.add_argument("--vtlp-wide-hi", type=float, default=1.18, help="largest warp factor, those engines")
     ap.add_argument("--max-steps", type=int, default=0)
+    # session 7: the GPU call's own clock (run_gpu2.sh passes its start + 600 s - what must follow training),
+    # so that longer --minutes can never run a call past its limit; 0: no deadline
+    ap.add_argument("--stop-by", type=float, default=0.0, help="wall-clock time (epoch s) to stop training")
+    ap.add_argument("--speed-out", type=Path, default=None, help="realtime factors here, after the eval")
+    ap.add_argument(
+        "--exact-fft-shapes", action="store_true", help="FFTs at exact batch sizes (before session 7)"
+    )
     return ap
 
 
@@ -252,9 +259,57 @@ def load_small(path: Path, net: SenseVoiceTrainNet) -> tuple[torch.Tensor, torch
     return blob["shift"], blob["scale"], blob["progress"]
 
 
+def train_step(
+    net: SenseVoiceTrainNet,
+    opt: torch.optim.Optimizer,
+    frontend: Frontend,
+    pool: Pool,
+    hb: batching.HostBatch,
+    gen: torch.Generator,
+    cmvn: tuple[torch.Tensor, torch.Tensor],
+    args: argparse.Namespace,
+    ramp: float,
+) -> torch.Tensor:
+    """One optimizer step on the host batch ``hb``: augmentation, features, CTC, AdamW; the detached loss.
+
+    A function of its own so that ``step_probe`` times exactly the training step.
+    """
+    device = pool.device
+    db = batching.to_device(hb, device)
+    with torch.no_grad():
+        x = batching.gather_waves(pool, hb, db)
+        x = batching.speed_perturb(x, hb)
+        x = augment.augment_rows(x, db.lengths, gen, db.aug_on, db.reverb_idx, db.phone_idx, db.mulaw)
+        feats, flens = batching.padded_features(frontend, x, hb.lengths, db.lengths)
+        feats = augment.vtlp(
+            feats,
+            flens,
+            gen,
+            args.vtlp_p * ramp,
+            (args.vtlp_lo, args.vtlp_hi),
+            cmvn,
+            wide=db.vtlp_wide,
+            wide_range=(args.vtlp_wide_lo, args.vtlp_wide_hi),
+        )
+        feats = augment.spec_augment(feats, flens, gen)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        lp, olens = net(feats, flens, db.rows)
+    loss = F.ctc_loss(
+        lp.transpose(0, 1), db.targets, olens, db.tlens, blank=0, reduction="sum", zero_infinity=True
+    )
+    loss = loss / hb.size
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+    opt.step()
+    return loss.detach()
+
+
 def main() -> None:
+    t_main = time.time()
     args = build_args().parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    augment.exact_fft_shapes(args.exact_fft_shapes)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(message)s",
@@ -285,35 +340,24 @@ def main() -> None:
         "checkpoint" if ckpt else ("exported model" if args.init_model else "no"),
     )
 
-    pool = Pool(device, sp, int(args.capacity_hours * 3600 * 16000))
-    t_wait = time.time()
-    while True:
-        pool.poll(args.corpus, limit=4)
-        if len(pool.starts) >= args.min_utts or (args.corpus / "DONE").exists():
-            break
-        time.sleep(2)
-    log.info("waited %.1f s for the first %d utterances", time.time() - t_wait, len(pool.starts))
-
+    # The network and the optimizer first: they need no audio, and making the optimizer imports
+    # torch._dynamo (~4-5 s on the GPU machine, run 5), which now overlaps the wait for the first shard.
     dims = _dims(args)
     net = SenseVoiceTrainNet(dims, sp.get_piece_size()).to(device)
     prior_s, step, seen_s = 0.0, 0, 0.0
     warmup_from = 0
+    stats: tuple[torch.Tensor, torch.Tensor] | None = None  # CMVN (shift, scale) of the earlier call
     if ckpt:
         net.load_state_dict(ckpt["net"])
-        shift, scale = ckpt["shift"], ckpt["scale"]
+        stats = ckpt["shift"], ckpt["scale"]
         prior_s, step, seen_s = ckpt["train_seconds"], ckpt["step"], ckpt["seen_s"]
     elif args.init_model:
-        shift, scale, progress = load_small(args.init_model, net)
+        shift0, scale0, progress = load_small(args.init_model, net)
+        stats = shift0, scale0
         net.to(device)
         prior_s, step = progress.get("train_seconds", 0.0), progress.get("step", 0)
         seen_s = progress.get("seen_s", 0.0)
         warmup_from = step  # fresh optimizer moments: warm up again, briefly
-    else:
-        shift, scale = estimate_cmvn(Frontend(FrontendConfig(), device), pool)
-    frontend = Frontend(FrontendConfig(cmvn_shift=shift.cpu(), cmvn_scale=scale.cpu()), device)
-    cmvn = (shift.to(device), scale.to(device))  # the VTLP warp works on un-normalised log-mel
-    n_params = sum(p.numel() for p in net.parameters())
-    log.info("model: %.2f M parameters, vocab %d, start step %d", n_params / 1e6, sp.get_piece_size(), step)
     decay = [p for n, p in net.named_parameters() if p.ndim >= 2 and "embed" not in n]
     no_decay = [p for n, p in net.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
     opt = torch.optim.AdamW(
@@ -325,6 +369,20 @@ def main() -> None:
     )
     if ckpt:
         opt.load_state_dict(ckpt["opt"])
+
+    pool = Pool(device, sp, int(args.capacity_hours * 3600 * 16000))
+    t_wait = time.time()
+    while True:
+        pool.poll(args.corpus, limit=4)
+        if len(pool.starts) >= args.min_utts or (args.corpus / "DONE").exists():
+            break
+        time.sleep(0.5)
+    log.info("waited %.1f s for the first %d utterances", time.time() - t_wait, len(pool.starts))
+    shift, scale = stats if stats is not None else estimate_cmvn(Frontend(FrontendConfig(), device), pool)
+    frontend = Frontend(FrontendConfig(cmvn_shift=shift.cpu(), cmvn_scale=scale.cpu()), device)
+    cmvn = (shift.to(device), scale.to(device))  # the VTLP warp works on un-normalised log-mel
+    n_params = sum(p.numel() for p in net.parameters())
+    log.info("model: %.2f M parameters, vocab %d, start step %d", n_params / 1e6, sp.get_piece_size(), step)
 
     reader = ShardReader(args.corpus, set(pool.loaded), sp)
     builder = batching.BatchBuilder(
@@ -340,6 +398,7 @@ def main() -> None:
     total_s = (args.total_minutes or args.minutes) * 60
     call_s = args.minutes * 60
     t0 = time.time()
+    log.info("first step %.1f s after start-up began (imports before it not counted)", t0 - t_main)
     last_ckpt = last_log = t0
     loss_acc = torch.zeros((), device=device)
     n_acc = 0
@@ -352,8 +411,12 @@ def main() -> None:
         log.info("exported (%s) at step %d", tag, step)
 
     while True:
-        elapsed = time.time() - t0
+        now = time.time()
+        elapsed = now - t0
         if elapsed >= call_s or (args.max_steps and step >= args.max_steps):
+            break
+        if args.stop_by and now >= args.stop_by:
+            log.info("stopped by the call's deadline after %.1f s of the planned %.1f s", elapsed, call_s)
             break
         if step % 50 == 0:
             added = pool.add_loaded(reader.take())
@@ -373,36 +436,10 @@ def main() -> None:
         t_get = time.time()
         hb = builder.get()
         t_data += time.time() - t_get
-        db = batching.to_device(hb, device)
-        with torch.no_grad():
-            x = batching.gather_waves(pool, hb, db)
-            x = batching.speed_perturb(x, hb)
-            x = augment.augment_rows(x, db.lengths, gen, db.aug_on, db.reverb_idx, db.phone_idx, db.mulaw)
-            feats, flens = batching.padded_features(frontend, x, hb.lengths, db.lengths)
-            feats = augment.vtlp(
-                feats,
-                flens,
-                gen,
-                args.vtlp_p * ramp,
-                (args.vtlp_lo, args.vtlp_hi),
-                cmvn,
-                wide=db.vtlp_wide,
-                wide_range=(args.vtlp_wide_lo, args.vtlp_wide_hi),
-            )
-            feats = augment.spec_augment(feats, flens, gen)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-            lp, olens = net(feats, flens, db.rows)
-        loss = F.ctc_loss(
-            lp.transpose(0, 1), db.targets, olens, db.tlens, blank=0, reduction="sum", zero_infinity=True
-        )
-        loss = loss / hb.size
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-        opt.step()
+        loss = train_step(net, opt, frontend, pool, hb, gen, cmvn, args, ramp)
         step += 1
         seen_s += hb.seconds
-        loss_acc += loss.detach()
+        loss_acc += loss
         n_acc += 1
         if step % 250 == 0:
             log.info(
@@ -413,8 +450,8 @@ def main() -> None:
                 float(loss_acc) / max(n_acc, 1),
                 hb.size,
                 seen_s / 3600,
-                1000 * (time.time() - last_log) / 250,
-                1000 * t_data / 250,
+                1000 * (time.time() - last_log) / n_acc,  # steps since the last line (fewer after a resume)
+                1000 * t_data / n_acc,
             )
             loss_acc.zero_()
             n_acc, t_data = 0, 0.0
@@ -480,6 +517,13 @@ def main() -> None:
     (args.out.parent / "eval_gpu.json").write_text(
         json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
+    if args.speed_out:
+        from recipes.bundled_model import speed  # imports this module: not at the top
+
+        t_speed = time.time()
+        rtfs = speed.measure(args.out, args.corpus, device)
+        args.speed_out.write_text(json.dumps(rtfs, indent=2) + "\n", encoding="utf-8")
+        log.info("speed (%.1f s): %s", time.time() - t_speed, json.dumps(rtfs))
 
 
 if __name__ == "__main__":
