@@ -43,7 +43,8 @@ class Vocabulary:
         return self.ids.get(token, self.unk_id)
 
     def to_tokens(self, ids: Iterable[int]) -> list[str]:
-        return [self.tokens[i] for i in ids]
+        """The token strings of ``ids`` (indexed like ``tokens``: one C-level map, no Python loop)."""
+        return list(map(self.tokens.__getitem__, ids))
 
 
 def load_vocabulary(path: str | Path, *, unk_symbol: str = "<unk>") -> Vocabulary:

@@ -16,11 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from asr_engine.decoding.char_text import assemble_text
+from asr_engine.decoding.char_text import CharTable
 from asr_engine.decoding.cif import add_tail, cif_fire, cif_fire_padded
 from asr_engine.decoding.timestamps import token_spans_ms
 from asr_engine.errors import ModelLoadError
@@ -60,6 +61,7 @@ log = logging.getLogger(__name__)
 
 FEATURE_DIM = 560  # n_mels 80 x lfr_m 7
 BLANK_SOS_EOS = (0, 1, 2)
+BLANK_SOS_EOS_SET = frozenset(BLANK_SOS_EOS)
 LN_EPS = 1e-12
 TOKEN_BUCKET = 8
 
@@ -516,23 +518,32 @@ class ParaformerModel:
     ) -> list[Hypothesis]:
         """Per-item results from host data only: ``ids`` (B', N), counts, frame counts and, when any item
         wants timestamps, ``weights`` (B', 2, T+1) = [fires, alphas]. Reads nothing on the device, so it
-        can run on any thread once the copies have arrived (cuda_graphs.py builds results so)."""
+        can run on any thread once the copies have arrived (cuda_graphs.py builds results so).
+
+        The engine runs this under the GIL beside the device thread, so it is plain Python on lists: the
+        ids come over once for the whole chunk, float32 host weights are read in place as arrays, and the
+        vocabulary's ``CharTable`` answers every per-token string test.
+        """
         if weights is None and any(req.timestamps for req in requests):
             raise ValueError("timestamps need the CIF weights")
+        rows: list[list[int]] = ids.tolist()
+        table = CharTable.of(self.vocabulary.tokens)
+        host: np.ndarray | torch.Tensor | None = weights
+        if weights is not None and weights.dtype == torch.float32 and weights.device.type == "cpu":
+            host = weights.detach().numpy()
         out = []
         for i, req in enumerate(requests):
-            fires, alphas = (weights[i, 0], weights[i, 1]) if weights is not None else (None, None)
+            ts = req.timestamps
             out.append(
-                self.hypothesis(
-                    ids[i],
-                    None,
-                    i,
-                    req.timestamps,
-                    weights=fires,
-                    peaks=alphas,
+                self._hypothesis(
+                    table,
+                    rows[i],
+                    counts[i],
+                    ts,
+                    host[i, 0] if ts and host is not None else None,
+                    host[i, 1] if ts and host is not None else None,
                     rate=1,
-                    token_count=counts[i],
-                    frame_count=frames[i],
+                    frame_count=frames[i] if ts else 0,
                 )
             )
         return out
@@ -558,24 +569,46 @@ class ParaformerModel:
         if token_count is None:
             assert ac is not None, "without ac the token count must come from the host"
             token_count = int(ac.token_num[i].item())
-        n = token_count
-        if n < 1:
+        if token_count < 1:
             return Hypothesis(token_ids=(), text="")
-        kept = [t for t in argmax_ids[:n].tolist() if t not in BLANK_SOS_EOS]
-        tokens = self.vocabulary.to_tokens(kept)
-        spans: list[tuple[int, int]] | None = None
-        if timestamps:
-            assert weights is not None and peaks is not None, "timestamps need the CIF weights"
-            if frame_count is None:
-                assert ac is not None, "without ac the frame count must come from the host"
-                frame_count = int(ac.lengths[i].item())
-            frames = frame_count
-            length = frames + 1 if rate == 1 else frames * rate
-            spans = token_spans_ms(weights[:length], peaks[:length], len(kept), upsample_rate=rate)
-        elif self.always_spaced_text:
-            spans = [(0, 0)] * len(kept)  # the text form needs spans, their values do not matter
-        out = assemble_text(tokens, spans)
-        return Hypothesis(token_ids=tuple(kept), text=out.text, words=out.words if timestamps else ())
+        if timestamps and frame_count is None:
+            assert ac is not None, "without ac the frame count must come from the host"
+            frame_count = int(ac.lengths[i].item())
+        return self._hypothesis(
+            CharTable.of(self.vocabulary.tokens),
+            argmax_ids[:token_count].tolist(),
+            token_count,
+            timestamps,
+            weights,
+            peaks,
+            rate=rate,
+            frame_count=frame_count or 0,
+        )
+
+    def _hypothesis(
+        self,
+        table: CharTable,
+        ids: list[int],
+        token_count: int,
+        timestamps: bool,
+        weights: torch.Tensor | np.ndarray | None,
+        peaks: torch.Tensor | np.ndarray | None,
+        *,
+        rate: int,
+        frame_count: int,
+    ) -> Hypothesis:
+        """One item's result from its host ids (the first ``token_count`` count; 0/1/2 are dropped)."""
+        if token_count < 1:
+            return Hypothesis(token_ids=(), text="")
+        head = ids[:token_count]
+        kept = head if BLANK_SOS_EOS_SET.isdisjoint(head) else [t for t in head if t not in BLANK_SOS_EOS_SET]
+        if not timestamps:
+            return Hypothesis(token_ids=tuple(kept), text=table.text(kept, spaced=self.always_spaced_text))
+        assert weights is not None and peaks is not None, "timestamps need the CIF weights"
+        length = frame_count + 1 if rate == 1 else frame_count * rate
+        spans = token_spans_ms(weights[:length], peaks[:length], len(kept), upsample_rate=rate)
+        out = table.assemble(kept, spans)
+        return Hypothesis(token_ids=tuple(kept), text=out.text, words=out.words)
 
 
 # ------------------------------------------------------------------------------------------ construction
