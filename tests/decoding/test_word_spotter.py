@@ -87,7 +87,8 @@ def test_replacement_takes_whole_words_and_keeps_the_rest() -> None:
 
 MODEL_DIR = BUNDLED_DIR / "lingting-mini"
 SAMPLES = json.loads((MODEL_DIR / "samples" / "samples.json").read_text(encoding="utf-8"))
-# the hotword clip: a rare name the model misses on its own (samples.json says which; run 5: "castellano")
+# the hotword clip: a rare name the model misses on its own (samples.json says which;
+# run 6: "haverford", as with run 3; run 5: "castellano")
 HOT_SAMPLE = next(s for s in SAMPLES if s.get("hotwords"))
 SAMPLE = MODEL_DIR / "samples" / HOT_SAMPLE["file"]
 NAME = HOT_SAMPLE["hotwords"][0]
