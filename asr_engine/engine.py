@@ -91,8 +91,10 @@ class EngineConfig:
     # triton, on a CPU or in float32 the native ops run whatever this says.
     fused_kernels: bool = True
     # The fused residual-add + LayerNorm Triton kernel (models/norm_triton.py; same conditions as above), a
-    # process-wide switch set when an engine is made. Off: not yet run on a GPU (an A/B for the next call).
-    fused_add_norm: bool = False
+    # process-wide switch set when an engine is made. Through gRPC on an H100 it gave +0.7, +2.2-5.1 and
+    # +9.1 % in three calls (bench/results/2026-11-22-h100-s6-kernels, -s7-levels, -s7-memory); its half-
+    # precision norms round once in float32, so a near-tie token may differ from the native bf16 ops'.
+    fused_add_norm: bool = True
     # On CUDA, overlap a device worker's host work with the GPU: features and the audio upload run on a
     # stream of the worker's own, and a batch decoded through fused CUDA graphs is handed to a results
     # thread (wait for its copies, build the hypotheses) while the worker takes the next batch; at most

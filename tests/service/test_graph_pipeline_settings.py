@@ -41,10 +41,11 @@ def test_pipeline_depth_reaches_the_engine_and_is_checked() -> None:
         load_settings(env={"LINGTING_DEVICE_PIPELINE_DEPTH": "0"})
 
 
-def test_fused_add_norm_is_off_by_default_and_reaches_the_engine() -> None:
-    assert not EngineConfig.tuned(**engine_tuning(load_settings(env={}))).fused_add_norm
-    settings = load_settings(env={"LINGTING_FUSED_ADD_NORM": "true"})
-    assert EngineConfig.tuned(**engine_tuning(settings)).fused_add_norm
+def test_fused_add_norm_is_on_by_default_and_can_be_switched_off() -> None:
+    assert EngineConfig.tuned(**engine_tuning(load_settings(env={}))).fused_add_norm
+    assert EngineConfig().fused_add_norm  # the engine's own default agrees with the service's
+    settings = load_settings(env={"LINGTING_FUSED_ADD_NORM": "false"})
+    assert not EngineConfig.tuned(**engine_tuning(settings)).fused_add_norm
 
 
 def test_an_extra_batch_bucket_joins_the_powers_of_two() -> None:
