@@ -43,15 +43,26 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def time_generate(call: Callable[[], Any], warmup: Callable[[], Any] | None = None) -> tuple[float, Any]:
-    """Wall seconds of one ``generate`` call, after a warm-up call with the same settings."""
+def time_generate(
+    call: Callable[[], Any], warmup: Callable[[], Any] | None = None, repeats: int = 1
+) -> tuple[float, Any, list[float]]:
+    """Wall seconds of the fastest of ``repeats`` ``generate`` calls after a warm-up call with the same
+    settings, its result, and every call's wall time.
+
+    Why the fastest: the "fastest" setting's whole run is ~1.3 s on an H100, and one timing of it moved
+    between 1,306x and 1,544x in two calls of session 7; the peer's best is the fair figure to divide by.
+    """
     if warmup is not None:
         warmup()
-    _sync()
-    started = time.perf_counter()
-    result = call()
-    _sync()
-    return time.perf_counter() - started, result
+    walls: list[float] = []
+    result: Any = None
+    for _ in range(max(1, repeats)):
+        _sync()
+        started = time.perf_counter()
+        result = call()
+        _sync()
+        walls.append(time.perf_counter() - started)
+    return min(walls), result, walls
 
 
 def _auto_model(model_dir: Path, vad_dir: Path | None, device: str) -> Any:
@@ -126,18 +137,20 @@ def _run_plain(
     if "fastest" in settings:
         arrays: list[np.ndarray] = [read_wav(Path(p))[0] for p in paths]
         _reset_peak()
-        wall, _ = time_generate(
+        wall, _, walls = time_generate(
             lambda: model.generate(input=arrays, batch_size=64),
             lambda: model.generate(input=arrays[:128], batch_size=64),
+            repeats=args.repeats,
         )
-        rows.append(
-            _row("fastest: no VAD, batch_size=64, numpy", sum(i.duration_s for i in utts), wall, len(arrays))
+        row = _row(
+            "fastest: no VAD, batch_size=64, numpy", sum(i.duration_s for i in utts), wall, len(arrays)
         )
+        rows.append({**row, "walls_s": [round(w, 3) for w in walls]})
     if "default" in settings:
         subset = paths[: args.default_files]
         audio = sum(i.duration_s for i in utts[: args.default_files])
         _reset_peak()
-        wall, _ = time_generate(
+        wall, _, _ = time_generate(
             lambda: model.generate(input=subset), lambda: model.generate(input=subset[:5])
         )
         rows.append(_row("default: no VAD, batch of 1, files", audio, wall, len(subset)))
@@ -156,7 +169,7 @@ def _run_pipeline(
     if "documented" in settings:
         paths = [str(args.corpus / i.files["wav"]) for i in utts]
         _reset_peak()
-        wall, _ = time_generate(
+        wall, _, _ = time_generate(
             lambda: model.generate(input=paths, batch_size_s=300),
             lambda: model.generate(input=paths[:10], batch_size_s=300),
         )
@@ -171,7 +184,7 @@ def _run_pipeline(
         if longs:
             long_paths = [str(args.corpus / i.files["wav"]) for i in longs]
             _reset_peak()
-            wall, _ = time_generate(lambda: model.generate(input=long_paths, batch_size_s=300))
+            wall, _, _ = time_generate(lambda: model.generate(input=long_paths, batch_size_s=300))
             rows.append(
                 _row(
                     "documented: FSMN-VAD, batch_size_s=300, long recordings",
@@ -192,7 +205,7 @@ def _latency(model: Any, utts: Sequence[Any], args: argparse.Namespace, label: s
         model.generate(input=path)
     times = []
     for _ in range(args.latency_repeats):
-        wall, _ = time_generate(lambda: model.generate(input=path))
+        wall, _, _ = time_generate(lambda: model.generate(input=path))
         times.append(wall * 1000.0)
     return {
         "setting": label,
@@ -214,6 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-long", type=int, default=1, help="long recordings for the VAD pipeline")
     parser.add_argument("--default-files", type=int, default=60, help="files for the batch-of-1 setting")
     parser.add_argument("--latency-repeats", type=int, default=20)
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="timed runs of the fastest setting; the fastest counts"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -34,3 +34,23 @@ def test_server_settings_take_either_spelling() -> None:
     assert _setting_name("LINGTING_MAX_BATCH_S") == "max_batch_s"
     assert _setting_name("device_workers") == "device_workers"
     assert _setting_name(" Lingting_Device_Workers ") == "device_workers"
+
+
+def test_the_peer_is_timed_by_its_fastest_repeat() -> None:
+    """funasr_peer.time_generate: a warm-up, then ``repeats`` timed calls; the fastest wall counts."""
+    import time as _time
+
+    from bench.funasr_peer import time_generate
+
+    pauses = iter([0.05, 0.01, 0.03])
+    calls: list[str] = []
+
+    def call() -> str:
+        calls.append("call")
+        _time.sleep(next(pauses))
+        return "text"
+
+    wall, result, walls = time_generate(call, lambda: calls.append("warm-up"), repeats=3)
+    assert calls == ["warm-up", "call", "call", "call"] and result == "text"
+    assert len(walls) == 3 and wall == min(walls) == walls[1]
+    assert 0.01 <= wall < 0.03
