@@ -290,3 +290,19 @@ def test_linear_ticks_cover_the_maximum() -> None:
     for high in (1.0, 10.4, 12.0, 14093.0, 20000.0):
         ticks = nice_ticks(0.0, high, log=False)
         assert ticks[-1] >= high and ticks[-2] < high and ticks == sorted(ticks)
+
+
+def test_standing_prefers_h100_runs_over_a_better_figure_on_another_gpu(tmp_path: Path) -> None:
+    """The issue's targets name one H100: an H200 run's higher MP3 figure is listed, not standing."""
+    h100 = _write_run(tmp_path / "2026-11-20-h100")  # MP3 3,000x on an H100
+    h200 = _write_run(tmp_path / "2026-11-20-h200")
+    grpc = json.loads((h200 / "grpc.json").read_text())
+    grpc["meta"]["gpu"] = "NVIDIA H200"
+    grpc["rows"] = [r if r["format"] != "mp3" else {**r, "rtfx": 4500.0} for r in grpc["rows"]]
+    (h200 / "grpc.json").write_text(json.dumps(grpc))
+    (h200 / "funasr.json").unlink()
+    text = write_report([h100, h200], tmp_path / "RESULTS.md", tmp_path / "plots")
+    standing = text.split("## Current standing (issue 7 targets)")[1].split("\n## Run")[0]
+    mp3 = next(line for line in standing.splitlines() if line.startswith("| gRPC throughput, 44.1 kHz MP3"))
+    assert "| 3,000x" in mp3 and "[2026-11-20-h100](#run-2026-11-20-h100) |" in mp3
+    assert "4,500x ([2026-11-20-h200]" in mp3
