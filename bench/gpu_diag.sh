@@ -20,6 +20,8 @@
 #        BENCH_IDLE=N (the base level first sends N sequential 5-10 s requests to the idle server: idle latency)
 #        BENCH_MP3=1 (a 44.1 kHz MP3 corpus too; levels named mp3* send it; PyAV must be installed on the machine,
 #        e.g. by an earlier call carrying .dev/gpu/bench/whl-mp3 into $TMPDIR/site: it does not fit one carry)
+#        A level setting frontends=N runs the server with N front-end processes instead of 12 (MP3 decode is
+#        CPU bound in them: mp3f15:frontends=15).
 #        Level settings named PYTORCH_* go to the server's environment instead of its settings; write ':' in
 #        their values as '@' (':' separates a level's fields): PYTORCH_CUDA_ALLOC_CONF=expandable_segments@True
 #        BENCH_PEER=1 (then FunASR AutoModel, fastest and documented settings, on the same files -> funasr.json;
@@ -85,11 +87,12 @@ spy_engine() { # $1 = server log; samples the engine process once the load is on
 }
 
 run_level() { # $1 = name, $2 = comma list of settings (may be empty), $3 = "spy" and/or "half"
-  local name=$1 settings=$2 log=$WORK/server-$1.log args=(--server-setting log_level=INFO) half=() s env=()
+  local name=$1 settings=$2 log=$WORK/server-$1.log args=(--server-setting log_level=INFO) half=() s env=() frontends=12
   local format=wav corpus=$CORPUS idle=()
   for s in ${settings//,/ }; do
     case "$s" in
       PYTORCH_*) env+=("${s//@/:}") ;; # the allocator's environment (read at CUDA start): the server inherits it
+      frontends=*) frontends=${s#frontends=} ;; # the server's front-end processes (12 unless a level says)
       *) args+=(--server-setting "$s") ;;
     esac
   done
@@ -100,7 +103,7 @@ run_level() { # $1 = name, $2 = comma list of settings (may be empty), $3 = "spy
   rm -f "$log"
   local spy=""
   case "${3:-}" in *spy*) spy_engine "$log" & spy=$! ;; esac
-  env "${env[@]}" timeout -k 15 150 python3 -m bench.loadgen --serve --frontends 12 --model-dir "$MODEL" --device "$DEVICE" \
+  env "${env[@]}" timeout -k 15 150 python3 -m bench.loadgen --serve --frontends "$frontends" --model-dir "$MODEL" --device "$DEVICE" \
     --dtype "${BENCH_DTYPE:-bf16}" "${args[@]}" "${idle[@]}" --corpus "$corpus" --mode unary --format "$format" --concurrency 256 --duration-s "$([ "$name" = warm ] && echo 8 || echo "$DURATION")" \
     --warmup-s "${BENCH_WARMUP_S:-12}" --processes 4 --channels 64 "${half[@]}" --server-log "$log" --json "$OUT/grpc-$name.json" 2>&1 \
     | grep -E "realtime|half peak|idle latency|rror" | tail -4
