@@ -153,21 +153,32 @@ class GatedRecorder(Recorder):
         return super().__call__(items)
 
 
-async def _second_batch_starts_without_the_loop(
-    ahead: int, second_sizes: list[int]
-) -> tuple[bool, list[float]]:
-    """Runs one held batch, queues ``second_sizes`` behind it, then opens the gate while the event loop is
-    blocked: whether the next batch started in that time (only a batch already in the thread can)."""
+async def _hold_one_then_queue(
+    ahead: int, sizes: list[int]
+) -> tuple[
+    GatedRecorder, BatchScheduler[np.ndarray, float], asyncio.Future[float], list[asyncio.Future[float]]
+]:
+    """A started scheduler whose first batch (one item of 10 ones) holds its thread, and items of ``sizes``
+    (filled with 2s) submitted behind it."""
     recorder = GatedRecorder()
     scheduler: BatchScheduler[np.ndarray, float] = BatchScheduler(
         recorder, SchedulerConfig(max_batch_samples=1000, max_wait_ms=1, batches_ahead=ahead)
     )
     await scheduler.start()
+    first = scheduler.submit(np.ones(10, dtype=np.float32), 10)
+    while not recorder.first_started.is_set():
+        await asyncio.sleep(0.001)
+    rest = [scheduler.submit(np.full(n, 2, dtype=np.float32), n) for n in sizes]
+    return recorder, scheduler, first, rest
+
+
+async def _second_batch_starts_without_the_loop(
+    ahead: int, second_sizes: list[int]
+) -> tuple[bool, list[float]]:
+    """Runs one held batch, queues ``second_sizes`` behind it, then opens the gate while the event loop is
+    blocked: whether the next batch started in that time (only a batch already in the thread can)."""
+    recorder, scheduler, first, rest = await _hold_one_then_queue(ahead, second_sizes)
     try:
-        first = scheduler.submit(np.ones(10, dtype=np.float32), 10)
-        while not recorder.first_started.is_set():
-            await asyncio.sleep(0.001)
-        rest = [scheduler.submit(np.full(n, 2, dtype=np.float32), n) for n in second_sizes]
         for _ in range(20):  # let the worker see the submits
             await asyncio.sleep(0.001)
         recorder.gate.set()
@@ -195,31 +206,16 @@ async def test_a_batch_that_is_not_full_does_not_go_ahead() -> None:
 async def test_batches_ahead_keeps_run_times_to_the_thread_and_fails_queued_batches_on_close() -> None:
     """A batch queued ahead is timed from its start in the thread, not from its hand-over; closing the
     scheduler fails the batches still queued, and nothing hangs."""
-    recorder = GatedRecorder()
-    scheduler: BatchScheduler[np.ndarray, float] = BatchScheduler(
-        recorder, SchedulerConfig(max_batch_samples=1000, max_wait_ms=1, batches_ahead=1)
-    )
-    await scheduler.start()
-    first = scheduler.submit(np.ones(10, dtype=np.float32), 10)
-    while not recorder.first_started.is_set():
-        await asyncio.sleep(0.001)
-    queued = [scheduler.submit(np.ones(500, dtype=np.float32), 500) for _ in range(2)]
+    recorder, scheduler, first, queued = await _hold_one_then_queue(1, [500, 500])
     await asyncio.sleep(0.3)  # the second batch waits in the thread's queue meanwhile
     recorder.gate.set()
-    assert await asyncio.wait_for(asyncio.gather(first, *queued), 5.0) == [10.0, 500.0, 500.0]
+    assert await asyncio.wait_for(asyncio.gather(first, *queued), 5.0) == [10.0, 1000.0, 1000.0]
     # The first batch held its thread ~0.3 s; the second ran at once: its waiting is not its run time.
     assert scheduler.stats.batches == 2 and scheduler.stats.busy_s < 0.3 + 0.2
     assert scheduler.stats.max_wait_s >= 0.25  # ... it counts as the items' queue wait instead
+    await scheduler.close()
 
-    recorder = GatedRecorder()
-    scheduler = BatchScheduler(
-        recorder, SchedulerConfig(max_batch_samples=1000, max_wait_ms=1, batches_ahead=1)
-    )
-    await scheduler.start()
-    held = scheduler.submit(np.ones(10, dtype=np.float32), 10)
-    while not recorder.first_started.is_set():
-        await asyncio.sleep(0.001)
-    behind = [scheduler.submit(np.ones(500, dtype=np.float32), 500) for _ in range(2)]
+    recorder, scheduler, held, behind = await _hold_one_then_queue(1, [500, 500])
     await asyncio.sleep(0.02)
     # close() waits for the held batch's thread, blocking the loop: the gate opens from another thread.
     threading.Timer(0.1, recorder.gate.set).start()
