@@ -15,10 +15,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import string
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
 
 from asr_engine.types import Word
 
@@ -77,12 +75,8 @@ def _kind(tok: str) -> int:
 class CharTable:
     """FunASR's per-token tests of one vocabulary, by token id (lists, indexed like ``tokens``).
 
-    Read-only once built, so threads may share it; ``CharTable.of`` keeps one per token tuple.
+    Read-only once built, so threads may share it; a model builds one when it loads its vocabulary.
     """
-
-    _cache: ClassVar[dict[int, tuple[tuple[str, ...], CharTable]]] = {}
-    _cache_lock: ClassVar[threading.Lock] = threading.Lock()
-    _CACHE_SIZE: ClassVar[int] = 8
 
     def __init__(self, tokens: tuple[str, ...]) -> None:
         self.tokens = tokens
@@ -95,19 +89,6 @@ class CharTable:
         self.piece = [t.replace("@@", "") for t in tokens]  # an @@ fragment's text
         # A word can be a single letter (the only thing abbreviation merging looks at) only when its token is.
         self.letter = [t in _LETTERS for t in tokens]
-
-    @classmethod
-    def of(cls, tokens: tuple[str, ...]) -> CharTable:
-        """The table of ``tokens``, built on first use (keyed by the tuple's identity: no hashing of it)."""
-        hit = cls._cache.get(id(tokens))
-        if hit is not None and hit[0] is tokens:
-            return hit[1]
-        table = cls(tokens)
-        with cls._cache_lock:
-            if len(cls._cache) >= cls._CACHE_SIZE:
-                cls._cache.pop(next(iter(cls._cache)))
-            cls._cache[id(tokens)] = (tokens, table)  # holding ``tokens`` keeps its id from being reused
-        return table
 
     def _kept(self, ids: Sequence[int]) -> Sequence[int]:
         special = self.special
@@ -124,10 +105,11 @@ class CharTable:
         if all(map(self.chinese.__getitem__, ids)):
             return (" " if spaced else "").join(map(self.unspaced.__getitem__, ids)).strip()
         merge = sum(map(self.letter.__getitem__, ids)) >= 2
-        if all(map(self.alpha.__getitem__, ids)) and not merge:
+        alpha = all(map(self.alpha.__getitem__, ids))
+        if alpha and not merge:
             text = " ".join(map(self.tokens.__getitem__, ids))
             return text.strip() if spaced else (text + _SPACE).strip()
-        words = self._alpha_words(ids) if all(map(self.alpha.__getitem__, ids)) else self._mixed_words(ids)
+        words = self._alpha_words(ids) if alpha else self._mixed_words(ids)
         if merge:
             words, _ = _merge_abbreviations(words, [])
         if spaced:

@@ -386,6 +386,8 @@ class ParaformerModel:
             raise ModelLoadError(f"vocabulary has {len(vocabulary)} tokens, the model {net.dims.vocab_size}")
         self.net = net.to(device=device, dtype=dtype).eval()
         self.vocabulary = vocabulary
+        # FunASR's per-token string tests, made once here: results are built from ids under the GIL.
+        self.char_table = CharTable(tuple(vocabulary.tokens))
         self.frontend = frontend
         self.device = device
         self.dtype = dtype
@@ -527,7 +529,7 @@ class ParaformerModel:
         if weights is None and any(req.timestamps for req in requests):
             raise ValueError("timestamps need the CIF weights")
         rows: list[list[int]] = ids.tolist()
-        table = CharTable.of(self.vocabulary.tokens)
+        table = self.char_table
         host: np.ndarray | torch.Tensor | None = weights
         if weights is not None and weights.dtype == torch.float32 and weights.device.type == "cpu":
             host = weights.detach().numpy()
@@ -575,7 +577,7 @@ class ParaformerModel:
             assert ac is not None, "without ac the frame count must come from the host"
             frame_count = int(ac.lengths[i].item())
         return self._hypothesis(
-            CharTable.of(self.vocabulary.tokens),
+            self.char_table,
             argmax_ids[:token_count].tolist(),
             token_count,
             timestamps,

@@ -322,9 +322,27 @@ def test_spans_must_pair_with_tokens() -> None:
         assemble_text(["你", "好"], [(0, 1)])
 
 
-def test_char_table_is_built_once_per_token_tuple() -> None:
-    tokens = ("<blank>", "<s>", "</s>", "你", "<unk>")
-    assert CharTable.of(tokens) is CharTable.of(tokens)
+def test_char_table_is_built_once_per_model_not_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model makes its vocabulary's table when it loads; building results makes none."""
+    model = _tiny_model(["<blank>", "<s>", "</s>", "你", "好", "<unk>"])
+    assert model.char_table.tokens == model.vocabulary.tokens
+    built: list[CharTable] = []
+    real_init = CharTable.__init__
+
+    def counting_init(self: CharTable, tokens: tuple[str, ...]) -> None:
+        built.append(self)
+        real_init(self, tokens)
+
+    monkeypatch.setattr(CharTable, "__init__", counting_init)
+    ids = torch.tensor([[3, 4, 5, 0], [4, 3, 0, 0]])
+    for _ in range(3):
+        hyps = model.host_hypotheses(ids, [3, 2], [10, 10], [DecodeRequest(), DecodeRequest()])
+    assert [h.text for h in hyps] == ["你好", "好你"]
+    assert (
+        model.hypothesis(ids[0], None, 0, False, weights=None, peaks=None, rate=1, token_count=2).text
+        == "你好"
+    )
+    assert built == []
 
 
 # ------------------------------------------------------------------------------------------- timestamps
