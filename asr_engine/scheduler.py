@@ -243,7 +243,7 @@ class BatchScheduler(Generic[Item, Result]):
                 self._ready.extend(self._cut(self._take()))
             if not self._ready:
                 return []
-        return [p for p in self._ready.popleft() if not p.future.cancelled()]
+        return self._pop_live()
 
     async def _next_full_batch(self, running: set[asyncio.Task[None]]) -> list[_Pending[Item, Result]]:
         """For a worker with batches in its thread: a full batch to queue behind them, if there is room.
@@ -258,6 +258,10 @@ class BatchScheduler(Generic[Item, Result]):
             return []
         if not self._ready:
             self._ready.extend(self._cut(self._take()))
+        return self._pop_live()
+
+    def _pop_live(self) -> list[_Pending[Item, Result]]:
+        """The oldest cut batch without the items whose callers gave up (empty if none is left)."""
         return [p for p in self._ready.popleft() if not p.future.cancelled()]
 
     def _budget_full(self) -> bool:

@@ -100,12 +100,12 @@ def _probe(sizes: Sequence[int], repeats: int, device: torch.device) -> dict[str
     def per_segment(sources: Sequence[np.ndarray | torch.Tensor]) -> Callable[[], object]:
         """One ``copy_`` per segment; numpy views are wrapped inside the timing, as the engine does."""
 
-        def upload() -> None:
+        def copy_each() -> None:
             for part, source in zip(parts, sources, strict=True):
                 tensor = torch.from_numpy(source) if isinstance(source, np.ndarray) else source
                 part.copy_(tensor, non_blocking=True)
 
-        return upload
+        return copy_each
 
     rows: dict[str, object] = {
         "arena-unregistered": _time(per_segment(views), device, repeats),
