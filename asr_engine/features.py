@@ -138,8 +138,14 @@ def _padded_rows(n: int) -> int:
     batch build a new plan on the device thread (its FFT line held 38 % of that thread in the H200 profile,
     bench/results/2026-11-22-h200-mem2). Padding rows costs at most a quarter more FFT work.
     """
-    if n <= 256:
-        return 256
+    return 256 if n <= 256 else quarter_octave(n)
+
+
+def quarter_octave(n: int) -> int:
+    """``n`` rounded up to one of four sizes per octave: 2^k times 1, 1.25, 1.5 or 1.75 (up to 8 as it is).
+
+    The sizes have no prime factor above 7, which cuFFT transforms directly; at most a quarter more work.
+    """
     step = 1 << max(0, n.bit_length() - 3)
     return -(-n // step) * step
 

@@ -17,6 +17,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from asr_engine.features import quarter_octave
+
 SR = 16000
 _exact_shapes = False  # True: FFTs at the batch's exact sizes, as before session 7 (an A/B switch)
 
@@ -28,18 +30,14 @@ def exact_fft_shapes(on: bool) -> None:
 
 
 def fft_size(n: int) -> int:
-    """``n`` rounded up to one of four sizes per octave (2^k times 1, 1.25, 1.5, 1.75); up to 8 as it is.
+    """``n`` rounded up to one of four sizes per octave (``asr_engine.features.quarter_octave``).
 
     Why: torch caches cuFFT plans per shape, batch size included, and builds a plan for a new shape on the
     host. A training step's width (its longest utterance) and row counts are new nearly every step; the
     engine's features lost 38 % of its device thread to this until they padded rows the same way
-    (``asr_engine.features._padded_rows``, bench/PERF_NOTES.md, session 5). The sizes have no prime factor
-    above 7, which cuFFT transforms directly. At most a quarter more work per axis.
+    (``asr_engine.features._padded_rows``, bench/PERF_NOTES.md, session 5).
     """
-    if _exact_shapes or n <= 8:
-        return n
-    step = 1 << (n.bit_length() - 3)
-    return -(-n // step) * step
+    return n if _exact_shapes else quarter_octave(n)
 
 
 def _rand(n: int, lo: float, hi: float, device: torch.device, gen: torch.Generator) -> torch.Tensor:
